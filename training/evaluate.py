@@ -1,0 +1,99 @@
+"""Evaluate an emotion model (.keras or .tflite) on a FER-2013 split.
+
+    python -m training.evaluate models/emotion.tflite --data fer2013.csv.gz \
+        --split PrivateTest --out models/metrics
+
+prints and writes accuracy, macro-F1, per-class precision/recall/F1, the
+confusion matrix (JSON and PNG) and the expected calibration error; `--tta`
+averages each face with its mirror image; `--ferplus` adds the accuracy
+against FER+ majority votes.
+"""
+import argparse
+import json
+import os
+
+import cv2
+import numpy as np
+
+from training import data, metrics
+from webapp.vision.preprocess import EMOTIONS, normalize
+
+
+def predict(model_path, x):
+    """Probabilities (N, 7) from a .keras or .tflite model."""
+    from training import export  # TensorFlow is imported only when needed
+
+    if model_path.endswith(".tflite"):
+        return export.predict_tflite(model_path, x)
+    return export.predict_keras(export.load_model(model_path), x)
+
+
+def predict_split(model_path, images, tta=False):
+    x = normalize(images[..., None])
+    probabilities = predict(model_path, x)
+    if tta:
+        probabilities = (probabilities + predict(model_path, x[:, :, ::-1])) / 2
+    return probabilities
+
+
+def draw_confusion(confusion, path, labels=EMOTIONS, cell=70):
+    """A row-normalised confusion matrix as a PNG (true rows, predicted columns)."""
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    margin = 90
+    size = margin + cell * len(labels)
+    canvas = np.full((size + 30, size + 10, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for i, label in enumerate(labels):
+        cv2.putText(canvas, label, (4, margin + i * cell + cell // 2 + 5), font, 0.45, 0, 1)
+        cv2.putText(canvas, label[:5], (margin + i * cell + 8, margin - 12), font, 0.45, 0, 1)
+        for j in range(len(labels)):
+            shade = int(255 * (1 - rates[i, j]))
+            top_left = (margin + j * cell, margin + i * cell)
+            bottom_right = (top_left[0] + cell - 2, top_left[1] + cell - 2)
+            cv2.rectangle(canvas, top_left, bottom_right, (255, shade, shade), -1)
+            colour = (255, 255, 255) if rates[i, j] > 0.5 else (0, 0, 0)
+            cv2.putText(canvas, f"{rates[i, j]:.2f}", (top_left[0] + 14, top_left[1] + 40),
+                        font, 0.5, colour, 1)
+    cv2.putText(canvas, "rows: true label, columns: predicted", (margin, size + 20), font,
+                0.45, 0, 1)
+    cv2.imwrite(path, canvas)
+
+
+def print_report(summary):
+    print(f"samples {summary['samples']}  accuracy {summary['accuracy']:.4f}  "
+          f"macro-F1 {summary['macro_f1']:.4f}  ECE {summary['ece']:.4f}")
+    print(f"{'class':>9} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+    for label, figures in summary["per_class"].items():
+        print(f"{label:>9} {figures['precision']:9.3f} {figures['recall']:7.3f} "
+              f"{figures['f1']:6.3f} {figures['support']:8d}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Evaluate an emotion model on FER-2013.")
+    parser.add_argument("model", help=".keras or .tflite file")
+    parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
+    parser.add_argument("--ferplus", help="FER+ votes CSV: also report FER+ majority accuracy")
+    parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
+    parser.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    parser.add_argument("--limit", type=int, help="first N rows of each split only")
+    parser.add_argument("--out", help="directory for metrics.json and confusion.png")
+    args = parser.parse_args(argv)
+
+    split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
+    probabilities = predict_split(args.model, split.images, tta=args.tta)
+    summary = metrics.summarize(probabilities, split.labels)
+    summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta)
+    if split.votes is not None:
+        summary["ferplus_majority_accuracy"] = float(
+            (probabilities.argmax(1) == split.votes.argmax(1)).mean())
+    print_report(summary)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "metrics.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        draw_confusion(np.array(summary["confusion_matrix"]), os.path.join(args.out, "confusion.png"))
+        print(f"wrote {args.out}/metrics.json and confusion.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Emotion CNN architectures, all taking a normalized 48x48x1 face.
+
+- `mini_xception`: the compact real-time model of Arriaga et al. (2017).
+- `vgg`: a stronger VGG-style network (conv-BN-ReLU blocks, global pooling).
+- `mobilenet_v2`: keras.applications' MobileNetV2, trained from scratch here
+  (no weights can be downloaded); a local weights file can be given.
+"""
+import keras
+from keras import layers
+
+from webapp.vision.preprocess import CHANNELS, EMOTIONS, INPUT_SIZE
+
+INPUT_SHAPE = (*INPUT_SIZE, CHANNELS)
+
+
+def _conv_bn_relu(x, filters, kernel_size=3, l2=1e-4):
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=keras.regularizers.l2(l2),
+    )(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _classifier_head(x, num_classes, dropout):
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    return layers.Dense(num_classes, activation="softmax", name="emotion", dtype="float32")(x)
+
+
+def mini_xception(num_classes=len(EMOTIONS)):
+    """Arriaga et al.'s mini-Xception: ~60k parameters."""
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = _conv_bn_relu(inputs, 8)
+    x = _conv_bn_relu(x, 8)
+    for filters in (16, 32, 64, 128):
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization()(residual)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.add([x, residual])
+    x = layers.Conv2D(num_classes, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Activation("softmax", name="emotion", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+def vgg(num_classes=len(EMOTIONS), widths=(32, 64, 128, 256), depths=(2, 2, 2, 2)):
+    """VGG-style: stages of 3x3 conv-BN-ReLU, max-pooled, then global pooling."""
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = inputs
+    for stage, (filters, depth) in enumerate(zip(widths, depths)):
+        for _ in range(depth):
+            x = _conv_bn_relu(x, filters)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.SpatialDropout2D(0.05 * (stage + 1))(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="vgg")
+
+
+def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
+    """MobileNetV2 on the 48x48 grayscale face, upsampled to 96x96 RGB.
+
+    `weights` is a local file of ImageNet (or other) weights for the
+    no-top 96x96 backbone; None trains from scratch.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = layers.Resizing(96, 96)(inputs)
+    x = layers.Concatenate()([x, x, x])
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), include_top=False, weights=None, alpha=alpha
+    )
+    if weights:
+        backbone.load_weights(weights)
+    x = backbone(x)
+    outputs = _classifier_head(x, num_classes, dropout=0.3)
+    return keras.Model(inputs, outputs, name="mobilenet_v2")
+
+
+ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "mobilenet_v2": mobilenet_v2}
+
+
+def build(name, **kwargs):
+    """The named architecture, freshly initialised."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose from {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name](**kwargs)
