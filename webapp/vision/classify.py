@@ -1,0 +1,76 @@
+"""Face crops -> emotion probabilities, through the TFLite model.
+
+The model's sidecar JSON (`models/emotion.json`) says the label order, input
+size and normalisation, so any model exported by `training.export` works.
+A TFLite interpreter is not thread-safe: each thread gets its own.
+"""
+import json
+import os
+import threading
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from webapp.vision.preprocess import crop_face, normalize
+
+DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "models", "emotion.tflite")
+
+
+class ModelNotFound(RuntimeError):
+    """The model file or its JSON sidecar is missing."""
+
+
+def read_model_card(model_path):
+    """The JSON sidecar next to a .tflite file."""
+    card_path = os.path.splitext(model_path)[0] + ".json"
+    if not os.path.isfile(model_path) or not os.path.isfile(card_path):
+        raise ModelNotFound(
+            f"emotion model not found: need {model_path} and {card_path} "
+            "(train one with `python -m training.train` and export it with "
+            "`python -m training.export`)")
+    with open(card_path) as f:
+        return json.load(f)
+
+
+class EmotionClassifier:
+    """Batch of grayscale face crops -> (N, labels) probabilities."""
+
+    def __init__(self, model_path=DEFAULT_MODEL, threads=1):
+        self.model_path = os.path.abspath(model_path)
+        card = read_model_card(self.model_path)
+        self.labels = tuple(card["labels"])
+        self.input_size = tuple(card["input_size"])
+        self.input_scale = float(card["input_scale"])
+        self.input_offset = float(card["input_offset"])
+        self.card = card
+        self.threads = threads
+        self._local = threading.local()
+        self._interpreter()  # fail now, not on the first face, if the file is bad
+
+    def _interpreter(self):
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = Interpreter(model_path=self.model_path, num_threads=self.threads)
+            interpreter.allocate_tensors()
+            self._local.interpreter = interpreter
+            self._local.batch = 1
+        return interpreter
+
+    def crops(self, gray_image, boxes):
+        """Model-sized crops for each box (None for a box outside the image)."""
+        return [crop_face(gray_image, box, self.input_size) for box in boxes]
+
+    def predict(self, face_crops):
+        """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255."""
+        if len(face_crops) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        x = normalize(np.stack(face_crops)[..., None], self.input_scale, self.input_offset)
+        interpreter = self._interpreter()
+        input_index = interpreter.get_input_details()[0]["index"]
+        if self._local.batch != len(x):
+            interpreter.resize_tensor_input(input_index, x.shape)
+            interpreter.allocate_tensors()
+            self._local.batch = len(x)
+        interpreter.set_tensor(input_index, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()

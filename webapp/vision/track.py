@@ -1,0 +1,103 @@
+"""Face ids across frames, and per-face smoothing of boxes and emotions.
+
+Detections are matched to existing tracks by box overlap (IoU); a match keeps
+its id, an unmatched detection starts a new one. Emotion probabilities are
+smoothed with an exponential moving average whose weight depends on the time
+between frames (time constant `tau` seconds), so smoothing is the same at 5
+or 30 frames per second and a sustained change shows within about 2 * tau.
+The shown label also has hysteresis: it only changes when another emotion
+leads it by `switch_margin`, which stops one-frame flips.
+"""
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def iou(a, b):
+    """Intersection over union of two [x, y, w, h] boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    inter_w = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    inter_h = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    intersection = inter_w * inter_h
+    union = a[2] * a[3] + b[2] * b[3] - intersection
+    return intersection / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    """One face followed over time."""
+
+    id: int
+    box: np.ndarray  # smoothed [x, y, w, h], float
+    probabilities: np.ndarray  # smoothed
+    label_index: int
+    last_seen: float
+    hits: int = 1
+    missed: int = field(default=0)
+
+
+class Tracker:
+    """Keeps face ids stable across a stream and smooths what is shown."""
+
+    def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=5,
+                 switch_margin=0.08):
+        self.tau = tau
+        self.box_tau = box_tau
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.switch_margin = switch_margin
+        self.tracks = []
+        self._ids = itertools.count(1)
+
+    def update(self, boxes, probabilities, timestamp):
+        """Match this frame's boxes (with their raw probabilities) to tracks.
+
+        Returns the tracks seen in this frame, in the order of `boxes`.
+        """
+        matches = self._match(boxes)
+        seen = []
+        for index, (box, probs) in enumerate(zip(boxes, probabilities)):
+            track = matches.get(index)
+            if track is None:
+                track = Track(next(self._ids), np.asarray(box, float), np.asarray(probs, float),
+                              int(np.argmax(probs)), timestamp)
+                self.tracks.append(track)
+            else:
+                self._follow(track, box, probs, timestamp)
+            seen.append(track)
+        for track in self.tracks:
+            if all(track is not s for s in seen):
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return seen
+
+    def _match(self, boxes):
+        """Greedy IoU matching: {box index: track}."""
+        pairs = sorted(
+            ((iou(box, track.box), index, track)
+             for index, box in enumerate(boxes) for track in self.tracks),
+            key=lambda p: p[0], reverse=True)
+        matches, used = {}, set()
+        for overlap, index, track in pairs:
+            if overlap < self.iou_threshold:
+                break
+            if index not in matches and track.id not in used:
+                matches[index] = track
+                used.add(track.id)
+        return matches
+
+    def _follow(self, track, box, probs, timestamp):
+        elapsed = max(timestamp - track.last_seen, 0.0)
+        weight = 1.0 - math.exp(-elapsed / self.tau) if self.tau > 0 else 1.0
+        box_weight = 1.0 - math.exp(-elapsed / self.box_tau) if self.box_tau > 0 else 1.0
+        track.probabilities += weight * (np.asarray(probs, float) - track.probabilities)
+        track.box += box_weight * (np.asarray(box, float) - track.box)
+        leader = int(np.argmax(track.probabilities))
+        current = track.probabilities[track.label_index]
+        if track.probabilities[leader] > current + self.switch_margin:
+            track.label_index = leader
+        track.last_seen = timestamp
+        track.hits += 1
+        track.missed = 0
