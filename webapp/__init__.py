@@ -1,0 +1,51 @@
+"""Facial emotion recognition in the browser: Flask app factory."""
+import logging
+import os
+
+from flask import Flask
+
+from webapp.config import ROOT, Config
+from webapp.extensions import socketio
+
+
+def create_app(overrides=None):
+    """Build the app: config, the vision engine, pages, API and Socket.IO handlers."""
+    app = Flask(
+        __name__,
+        static_folder=os.path.join(ROOT, "static"),
+        template_folder=os.path.join(ROOT, "templates"),
+    )
+    app.config.from_object(Config)
+    if overrides:
+        app.config.update(overrides)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from webapp.live.streams import LiveStreams
+    from webapp.offload import blocking_runner
+    from webapp.vision.pipeline import Engine
+
+    engine = Engine(app.config["MODEL_PATH"], detector=app.config["FACE_DETECTOR"],
+                    max_pixels=app.config["MAX_IMAGE_PIXELS"])
+    run_blocking = blocking_runner(app.config["ASYNC_MODE"])
+    app.extensions["emotion_engine"] = engine
+    app.extensions["run_blocking"] = run_blocking
+    app.extensions["live_streams"] = LiveStreams(
+        engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"])
+
+    from webapp import api, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+
+    import webapp.live.events  # noqa: F401  (registers the Socket.IO handlers)
+
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        # Leave room above MAX_FRAME_BYTES so an oversize frame gets an error
+        # acknowledgement instead of a dropped connection.
+        max_http_buffer_size=app.config["MAX_FRAME_BYTES"] * 4,
+        cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"],
+    )
+    return app

@@ -1,0 +1,33 @@
+"""Settings: one class, every value from the environment, with safe defaults."""
+import os
+import secrets
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Read once at start-up; `create_app(overrides)` can replace any value."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+    HOST = os.environ.get("HOST", "127.0.0.1")
+    PORT = _int("PORT", 5000)
+    # "eventlet" (default), "gevent" or "threading": Flask-SocketIO's server model.
+    ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+    MODEL_PATH = os.environ.get("EMOTION_MODEL", os.path.join(ROOT, "models", "emotion.tflite"))
+    FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")
+
+    # Live stream: one JPEG per `frame` event.
+    MAX_FRAME_BYTES = _int("MAX_FRAME_BYTES", 1024 * 1024)
+    MAX_FRAME_PIXELS = _int("MAX_FRAME_PIXELS", 1920 * 1080)
+    # Images posted to /api/analyze.
+    MAX_IMAGE_PIXELS = _int("MAX_IMAGE_PIXELS", 4096 * 4096)
+    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
+    # Socket.IO: origins allowed to connect ("*" for any; default: same origin).
+    CORS_ALLOWED_ORIGINS = os.environ.get("CORS_ALLOWED_ORIGINS") or None

@@ -1,0 +1,1 @@
+"""The live webcam stream over Socket.IO."""

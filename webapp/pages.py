@@ -1,0 +1,10 @@
+"""The HTML pages."""
+from flask import Blueprint, render_template
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def live():
+    """The live webcam page."""
+    return render_template("live.html")
