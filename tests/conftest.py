@@ -1,0 +1,97 @@
+"""Shared fixtures: sample files, the engine, an in-process app, a real server."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SHARED_DIR = os.environ.get("SHARED_DIR", os.path.join(REPO_ROOT, "..", "shared"))
+SAMPLES_DIR = os.path.join(SHARED_DIR, "samples")
+DATA_DIR = os.path.join(SHARED_DIR, "data")
+ARTIFACTS_DIR = os.path.join(REPO_ROOT, "tests", "artifacts")
+
+sys.path.insert(0, os.path.dirname(__file__))  # for tests/synthetic.py
+
+
+def shared_file(*parts):
+    """Path of a file in ../shared, or skip the test with the reason."""
+    path = os.path.join(SHARED_DIR, *parts)
+    if not os.path.isfile(path):
+        pytest.skip(f"{os.path.join(*parts)} is not available: the shared sample/data folder "
+                    f"is not beside the repository (set SHARED_DIR to point at it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from webapp.vision.pipeline import Engine
+
+    return Engine()
+
+
+@pytest.fixture()
+def app():
+    from webapp import create_app
+
+    return create_app({"ASYNC_MODE": "threading", "TESTING": True})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python wsgi.py` (the real eventlet server) in a subprocess."""
+
+    def __init__(self, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(ARTIFACTS_DIR, f"server-{self.port}.log")
+        os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+        environment = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), **(env or {}))
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=REPO_ROOT,
+                                        env=environment, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=90):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: see {self.log_path}")
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"server did not start in {timeout} s: see {self.log_path}")
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    server = ServerProcess()
+    yield server
+    server.stop()

@@ -1,0 +1,50 @@
+"""POST /api/analyze through the Flask test client."""
+import io
+
+from synthetic import jpeg, no_face_scene, scene
+from webapp.vision.preprocess import EMOTIONS
+
+
+def post_image(client, data, field="image", name="photo.jpg"):
+    return client.post("/api/analyze", data={field: (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def test_face_image_gives_faces(client):
+    response = post_image(client, jpeg(scene(640, 480)))
+    assert response.status_code == 200
+    faces = response.get_json()["faces"]
+    assert len(faces) == 1 and faces[0]["emotion"] in EMOTIONS
+
+
+def test_no_face_image_gives_empty_list(client):
+    response = post_image(client, jpeg(no_face_scene()))
+    assert response.status_code == 200
+    assert response.get_json()["faces"] == []
+
+
+def test_missing_field_is_400(client):
+    response = post_image(client, jpeg(scene()), field="photo")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "missing_field"
+
+
+def test_non_image_is_415(client):
+    response = post_image(client, b"%PDF-1.4 not an image", name="photo.jpg")
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "not_an_image"
+
+
+def test_image_over_the_pixel_limit_is_413(app):
+    app.config["MAX_IMAGE_PIXELS"] = 100 * 100
+    response = post_image(app.test_client(), jpeg(scene(640, 480)))
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "too_large"
+
+
+def test_live_page_is_served_with_its_scripts(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b'id="overlay"' in page.data
+    assert client.get("/static/vendor/socket.io.min.js").status_code == 200
+    assert client.get("/static/js/live.js").status_code == 200

@@ -1,0 +1,77 @@
+"""Classification through the shipped TFLite model and its JSON sidecar."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from synthetic import cartoon_face, scene
+from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier, ModelNotFound
+from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE, crop_face
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return EmotionClassifier()
+
+
+def test_model_card_describes_the_model():
+    with open(DEFAULT_MODEL.replace(".tflite", ".json")) as f:
+        card = json.load(f)
+    assert card["labels"] == list(EMOTIONS)
+    assert card["input_size"] == list(INPUT_SIZE)
+    assert card["channels"] == 1
+    assert {"input_scale", "input_offset"} <= set(card)
+
+
+def test_probabilities_are_a_distribution_per_face(classifier):
+    crops = [cv2.resize(cartoon_face(200), INPUT_SIZE[::-1]) for _ in range(3)]
+    probabilities = classifier.predict(crops)
+    assert probabilities.shape == (3, len(EMOTIONS))
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    assert (probabilities >= 0).all()
+
+
+def test_batch_gives_the_same_answer_as_one_at_a_time(classifier):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, INPUT_SIZE, dtype=np.uint8) for _ in range(4)]
+    batch = classifier.predict(crops)
+    single = np.concatenate([classifier.predict([crop]) for crop in crops])
+    assert np.allclose(batch, single, atol=1e-5)
+
+
+def test_different_faces_get_different_probabilities(classifier):
+    rng = np.random.default_rng(1)
+    a, b = classifier.predict([cartoon_face(48), rng.integers(0, 255, (48, 48), np.uint8)])
+    assert not np.allclose(a, b, atol=1e-3)
+
+
+def test_empty_batch_gives_empty_result(classifier):
+    assert classifier.predict([]).shape == (0, len(EMOTIONS))
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFound, match="training.train"):
+        EmotionClassifier(str(tmp_path / "nothing.tflite"))
+
+
+def test_crop_is_clipped_to_the_image_and_resized():
+    image = scene(640, 480)[..., 0]
+    assert crop_face(image, [600, 400, 100, 100]).shape == INPUT_SIZE
+    assert crop_face(image, [700, 500, 50, 50]) is None
+
+
+def test_engine_labels_a_real_face(engine):
+    image = cv2.imread(shared_file("samples", "face_ckplus_happy_S124_007_00000024.png"))
+    result = engine.analyze(image)
+    assert len(result["faces"]) >= 1
+    face = result["faces"][0]
+    assert face["emotion"] in EMOTIONS
+    assert set(face["scores"]) == set(EMOTIONS)
+    assert face["confidence"] == max(face["scores"].values())
+
+
+def test_engine_finds_no_face_on_the_no_face_photo(engine):
+    image = cv2.imread(shared_file("samples", "noface_coffee.png"))
+    assert engine.analyze(image)["faces"] == []

@@ -1,0 +1,124 @@
+"""The Socket.IO contract against the real eventlet server (a subprocess),
+driven by the python-socketio client."""
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import socketio
+
+from conftest import shared_file
+from synthetic import jpeg, no_face_scene, scene
+from webapp.vision.preprocess import EMOTIONS
+
+
+@pytest.fixture()
+def sio(live_server):
+    client = socketio.Client(reconnection=False)
+    client.connect(live_server.url, transports=["websocket"], wait_timeout=10)
+    yield client
+    client.disconnect()
+
+
+def send(client, data):
+    return client.call("frame", data, timeout=30)
+
+
+def assert_face_result(result, width, height):
+    assert set(result) == {"faces", "frame"}
+    assert result["frame"] == {"width": width, "height": height}
+    assert len(result["faces"]) >= 1
+    for face in result["faces"]:
+        assert isinstance(face["id"], int)
+        x, y, w, h = face["box"]
+        assert 0 <= x < width and 0 <= y < height and w > 0 and h > 0
+        assert face["emotion"] in EMOTIONS
+        assert list(face["scores"]) == list(EMOTIONS)
+        assert abs(sum(face["scores"].values()) - 1) < 0.01
+        assert face["confidence"] == face["scores"][face["emotion"]]
+
+
+def test_drawn_face_comes_back_with_a_box_and_a_label(sio):
+    assert_face_result(send(sio, jpeg(scene(640, 480))), 640, 480)
+
+
+def test_real_face_photo_comes_back_with_a_face(sio):
+    image = cv2.imread(shared_file("samples", "face_kate_siegel.jpg"))
+    image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2))
+    assert_face_result(send(sio, jpeg(image)), image.shape[1], image.shape[0])
+
+
+def test_no_face_gives_an_empty_list(sio):
+    result = send(sio, jpeg(no_face_scene()))
+    assert result == {"faces": [], "frame": {"width": 640, "height": 480}}
+
+
+@pytest.mark.parametrize("garbage, code", [
+    (b"not a jpeg at all", "not_an_image"),
+    (b"", "empty"),
+    (b"\xff\xd8\xff\xe0garbage", "corrupt"),
+    ("a text frame", "bad_type"),
+    ({"frame": 1}, "bad_type"),
+    (12, "bad_type"),
+])
+def test_garbage_frame_gets_error_and_stream_continues(sio, garbage, code):
+    result = send(sio, garbage)
+    assert result["error"]["code"] == code
+    assert result["error"]["message"]
+    assert_face_result(send(sio, jpeg(scene(320, 240))), 320, 240)
+
+
+def test_missing_argument_gets_error(sio):
+    result = sio.call("frame", timeout=10)
+    assert result["error"]["code"] == "bad_type"
+
+
+def test_oversize_frame_gets_error_and_stream_continues(sio):
+    noise = np.random.default_rng(0).integers(0, 255, (900, 1200, 3), dtype=np.uint8)
+    big = jpeg(noise, quality=95)
+    assert 1024 * 1024 < len(big) < 4 * 1024 * 1024
+    assert send(sio, big)["error"]["code"] == "too_large"
+    assert_face_result(send(sio, jpeg(scene(640, 480))), 640, 480)
+
+
+def test_frame_over_the_pixel_limit_gets_error(sio):
+    result = send(sio, jpeg(no_face_scene(2000, 1200)))
+    assert result["error"]["code"] == "too_large"
+    assert "2000x1200" in result["error"]["message"]
+
+
+def test_face_keeps_its_id_within_a_connection_and_each_connection_has_its_own(sio, live_server):
+    frames = [jpeg(scene(640, 480, faces=((60 + 6 * i, 60, 340),))) for i in range(5)]
+    ids = {send(sio, frame)["faces"][0]["id"] for frame in frames}
+    assert len(ids) == 1
+    other = socketio.Client(reconnection=False)
+    other.connect(live_server.url, transports=["websocket"])
+    try:
+        assert send(other, frames[0])["faces"][0]["id"] == 1
+    finally:
+        other.disconnect()
+
+
+def test_concurrent_clients_all_get_answers_and_server_stays_up(live_server):
+    frame = jpeg(scene(640, 480))
+    results, errors = [], []
+
+    def run_client():
+        client = socketio.Client(reconnection=False)
+        try:
+            client.connect(live_server.url, transports=["websocket"])
+            for _ in range(10):
+                results.append(send(client, frame))
+            client.disconnect()
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run_client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert len(results) == 40
+    assert all(len(r["faces"]) == 1 for r in results)
+    assert live_server.alive()

@@ -1,0 +1,177 @@
+"""The training pipeline on tiny data: load, train, evaluate, export."""
+import csv
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from training import data, metrics
+from webapp.vision.preprocess import EMOTIONS
+
+SPLIT_SIZES = {"Training": 224, "PublicTest": 48, "PrivateTest": 48}
+
+
+def write_fer_csv(path, sizes=SPLIT_SIZES, seed=0):
+    """A FER-2013-shaped CSV whose class is readable from the image (a
+    brightness band per class), so that a model can learn it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for usage, count in sizes.items():
+        for i in range(count):
+            label = i % len(EMOTIONS)
+            image = rng.integers(0, 60, (48, 48))
+            image[label * 6:label * 6 + 8] += 180
+            rows.append((label, " ".join(map(str, image.ravel())), usage))
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        writer.writerows(rows)
+    return str(path)
+
+
+def write_ferplus_csv(path, sizes=SPLIT_SIZES):
+    columns = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger",
+               "disgust", "fear", "contempt", "unknown", "NF"]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for usage, count in sizes.items():
+            for i in range(count):
+                votes = [0] * 10
+                if i == 0:
+                    votes[9] = 10  # not a face
+                else:
+                    votes[0], votes[1] = 6, 4  # 60% neutral, 40% happy
+                writer.writerow([usage, f"fer{i:07d}.png", *votes])
+    return str(path)
+
+
+@pytest.fixture()
+def tiny_csv(tmp_path):
+    return write_fer_csv(tmp_path / "fer.csv.gz")
+
+
+def test_loader_counts_each_split(tiny_csv):
+    splits = data.load_splits(tiny_csv)
+    assert {name: len(split) for name, split in splits.items()} == SPLIT_SIZES
+    train = splits["Training"]
+    assert train.images.shape == (224, 48, 48) and train.images.dtype == np.uint8
+    assert np.bincount(train.labels).tolist() == [32] * 7
+
+
+def test_loader_limit_keeps_first_rows_of_each_split(tiny_csv):
+    splits = data.load_splits(tiny_csv, limit=10)
+    assert all(len(split) == 10 for split in splits.values())
+
+
+def test_path_comes_from_environment(tiny_csv, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, tiny_csv)
+    assert len(data.load_splits()["PrivateTest"]) == 48
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ("label,pixels,Usage\n", "header"),
+    ("emotion,pixels,Usage\n3,1 2 3,Training\n", "2304 pixel values"),
+    ("emotion,pixels,Usage\n9," + " ".join(["0"] * 2304) + ",Training\n", "emotion must be 0..6"),
+    ("emotion,pixels,Usage\n3," + " ".join(["0"] * 2304) + ",Holdout\n", "unknown Usage"),
+    ("emotion,pixels,Usage\n3," + " ".join(["x"] * 2304) + ",Training\n", "integers"),
+    ("emotion,pixels,Usage\n3\n", "3 fields"),
+    ("emotion,pixels,Usage\n", "no data rows"),
+])
+def test_malformed_csv_is_rejected_with_a_clear_error(tmp_path, content, complaint):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(data.DataError, match=complaint):
+        data.load_splits(str(path))
+
+
+def test_missing_file_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    with pytest.raises(data.DataError, match="FER2013_CSV"):
+        data.load_splits()
+    with pytest.raises(data.DataError, match="not found"):
+        data.load_splits(str(tmp_path / "nothing.csv"))
+
+
+def test_ferplus_votes_become_distributions_and_non_faces_leave_training(tmp_path, tiny_csv):
+    ferplus = write_ferplus_csv(tmp_path / "ferplus.csv")
+    splits = data.load_splits(tiny_csv, ferplus)
+    assert len(splits["Training"]) == 223  # the not-a-face row is dropped
+    assert len(splits["PrivateTest"]) == 48  # test splits keep every row
+    votes = splits["Training"].targets("ferplus")
+    happy, neutral = EMOTIONS.index("happy"), EMOTIONS.index("neutral")
+    assert np.allclose(votes[:, neutral], 0.6) and np.allclose(votes[:, happy], 0.4)
+
+
+def test_class_weights_favour_rare_classes():
+    labels = np.array([0] * 90 + [1] * 10)
+    weights = data.class_weights(labels, power=1.0)
+    assert weights[1] == pytest.approx(9 * weights[0])
+    assert weights[labels].mean() == pytest.approx(1.0)
+
+
+def test_metrics_of_a_known_confusion():
+    # true: 0,0,0,1,1,2 ; predicted: 0,0,1,1,1,0
+    true = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 1, 1, 1, 0])
+    probabilities = np.full((6, 7), 0.0)
+    probabilities[np.arange(6), predicted] = 0.8
+    probabilities[np.arange(6), 6] += 0.2
+    summary = metrics.summarize(probabilities, true)
+    assert summary["accuracy"] == pytest.approx(4 / 6)
+    angry, disgust, fear = (summary["per_class"][k] for k in EMOTIONS[:3])
+    assert angry["precision"] == pytest.approx(2 / 3) and angry["recall"] == pytest.approx(2 / 3)
+    assert disgust["precision"] == pytest.approx(2 / 3) and disgust["recall"] == 1.0
+    assert disgust["f1"] == pytest.approx(0.8)
+    assert fear["recall"] == 0.0 and fear["support"] == 1
+    assert summary["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 7)
+    assert summary["confusion_matrix"][0][:3] == [2, 1, 0]
+    # Every prediction has confidence 0.8 and 4/6 are right: ECE = |0.667 - 0.8|.
+    assert summary["ece"] == pytest.approx(abs(4 / 6 - 0.8))
+
+
+def test_pipeline_trains_evaluates_and_exports_end_to_end(tmp_path, tiny_csv):
+    from training import evaluate, export, train
+
+    run = tmp_path / "run"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "3",
+                "--batch-size", "32", "--lr", "3e-3", "--out", str(run)])
+    assert (run / "best.keras").exists() and (run / "log.csv").exists()
+
+    evaluate.main([str(run / "best.keras"), "--data", tiny_csv, "--out", str(tmp_path / "m")])
+    summary = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert summary["samples"] == 48 and summary["split"] == "PrivateTest"
+    assert (tmp_path / "m" / "confusion.png").stat().st_size > 0
+
+    tflite_path = export.export(str(run / "best.keras"), str(tmp_path / "models"),
+                                metrics=summary)
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert card["labels"] == list(EMOTIONS) and card["metrics"]["samples"] == 48
+
+    # Export round trip: Keras and TFLite give the same probabilities.
+    splits = data.load_splits(tiny_csv)
+    x = evaluate.normalize(splits["PrivateTest"].images[..., None])
+    keras_probabilities = export.predict_keras(export.load_model(str(run / "best.keras")), x)
+    tflite_probabilities = export.predict_tflite(tflite_path, x)
+    assert np.allclose(keras_probabilities, tflite_probabilities, atol=1e-4)
+
+
+def test_training_resumes_from_its_backup(tmp_path, tiny_csv):
+    from training import train
+
+    run = tmp_path / "run"
+    args = ["--data", tiny_csv, "--arch", "mini_xception", "--batch-size", "32", "--out", str(run)]
+    train.main(args + ["--epochs", "1"])
+    train.main(args + ["--epochs", "2"])
+    epochs = [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]]
+    assert epochs == ["0", "1"]
+
+
+def test_real_fer2013_rows_load(tmp_path):
+    path = shared_file("data", "fer2013.csv.gz")
+    splits = data.load_splits(path, limit=50)
+    assert all(len(split) == 50 for split in splits.values())
+    assert splits["Training"].labels.max() < 7
