@@ -1,7 +1,7 @@
-"""Entry point: `python wsgi.py` serves the app on $HOST:$PORT (eventlet).
+"""Entry point: `python wsgi.py` serves the app on $HOST:$PORT.
 
-For production, gunicorn's eventlet worker (one worker per process, as
-Flask-SocketIO requires): gunicorn -k eventlet -w 1 -b 0.0.0.0:5000 wsgi:app
+With the default ASYNC_MODE=eventlet, the standard library is monkey-patched
+first, so that eventlet serves HTTP and WebSocket in one process.
 """
 import os
 

@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmarks: sample frames and one-core pinning."""
+import os
+import sys
+
+import cv2
+import numpy as np
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SAMPLES_DIR = os.path.join(os.environ.get("SHARED_DIR", os.path.join(REPO_ROOT, "..", "shared")),
+                           "samples")
+CLIPS = ("clip_talking_head_tps_driving.mp4", "clip_smile_liveportrait_d19.mp4")
+
+sys.path.insert(0, REPO_ROOT)
+
+
+def pin_to_one_core():
+    """Run this process on one CPU core, with single-threaded OpenCV."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cv2.setNumThreads(1)
+
+
+def letterbox(frame, width=640, height=480):
+    """Scale a frame to fit width x height and pad it with black."""
+    scale = min(width / frame.shape[1], height / frame.shape[0])
+    resized = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    return canvas
+
+
+def read_clip(name, width=640, height=480):
+    """All frames of a sample clip, letterboxed to width x height, and its fps."""
+    path = os.path.join(SAMPLES_DIR, name)
+    if not os.path.isfile(path):
+        return None, None
+    capture = cv2.VideoCapture(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(letterbox(frame, width, height))
+    return frames, fps
+
+
+def jpeg(frame, quality=80):
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+def percentile_ms(seconds, q):
+    return float(np.percentile(seconds, q) * 1000)

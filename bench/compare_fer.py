@@ -1,0 +1,112 @@
+"""This project against the `fer` package, side by side in one run.
+
+    bash bench/fer_env.sh                      # once: makes .venv-fer
+    .venv-fer/bin/python bench/compare_fer.py  # [--data fer2013.csv.gz]
+
+1. Accuracy on FER-2013 PrivateTest: our TFLite model (as the server runs it,
+   no test-time augmentation) and fer's bundled models, on the same 3,589 faces.
+2. Time per 640x480 frame with one face on one core, JPEG bytes -> emotions:
+   our engine (stream session) and fer's `detect_emotions` (Haar + its CNN).
+"""
+import argparse
+import os
+import time
+
+import cv2
+import numpy as np
+
+from common import CLIPS, jpeg, percentile_ms, pin_to_one_core, read_clip
+
+
+def fer_detector(use_tflite=True):
+    import logging
+
+    from fer.fer import FER
+
+    logging.getLogger("fer").setLevel(logging.WARNING)
+    return FER(use_tflite=use_tflite)
+
+
+def fer_probabilities(detector, faces_48):
+    """fer's CNN on FER-2013 faces, preprocessed as its detect_emotions does."""
+    size = 64
+    faces = np.array([cv2.resize(face, (size, size)) for face in faces_48], np.float32)
+    faces = (faces / 255.0 - 0.5) * 2.0
+    batch = 256
+    return np.concatenate([np.asarray(detector._classify_emotions(faces[i:i + batch]))
+                           for i in range(0, len(faces), batch)])
+
+
+def compare_accuracy(data_path):
+    from training import data
+    from webapp.vision.classify import EmotionClassifier
+
+    split = data.load_splits(data_path)["PrivateTest"]
+    ours = EmotionClassifier()
+    our_probabilities = np.concatenate([ours.predict(list(split.images[i:i + 64]))
+                                        for i in range(0, len(split), 64)])
+    rows = [("this project (models/emotion.tflite)", our_probabilities)]
+    rows.append(("fer 25.10.3, bundled TFLite model (its default)",
+                 fer_probabilities(fer_detector(True), split.images)))
+    rows.append(("fer 25.10.3, bundled Keras model (emotion_model.hdf5)",
+                 fer_probabilities(fer_detector(False), split.images)))
+    print(f"FER-2013 PrivateTest, {len(split)} faces:")
+    for name, probabilities in rows:
+        predicted = probabilities.argmax(1)
+        recall = [(predicted[split.labels == k] == k).mean() for k in range(7)]
+        print(f"  {name:55s} accuracy {(predicted == split.labels).mean():.4f}  "
+              f"disgust recall {recall[1]:.3f}  fear recall {recall[2]:.3f}")
+
+
+def compare_speed():
+    from webapp.vision.pipeline import Engine
+
+    frames, fps = read_clip(CLIPS[1])
+    if frames is None:
+        print("speed: sample clip not found, skipped")
+        return
+    encoded = [jpeg(frame) for frame in frames]
+    engine, detector = Engine(), fer_detector(True)
+    for data in encoded[:10]:
+        engine.analyze_bytes(data)
+        detector.detect_emotions(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    timings = {"ours": [], "fer": []}
+    found = {"ours": 0, "fer": 0}
+    session = engine.session()
+    for index, data in enumerate(encoded):  # interleaved, so both see the same machine state
+        started = time.perf_counter()
+        faces = session.process_bytes(data, timestamp=index / fps)["faces"]
+        timings["ours"].append(time.perf_counter() - started)
+        found["ours"] += bool(faces)
+        started = time.perf_counter()
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        faces = detector.detect_emotions(image)
+        timings["fer"].append(time.perf_counter() - started)
+        found["fer"] += bool(faces)
+    print(f"{CLIPS[1]}: {len(frames)} frames 640x480, one core, JPEG bytes -> emotions")
+    for name in ("ours", "fer"):
+        print(f"  {name:4s}: median {percentile_ms(timings[name], 50):6.2f} ms  "
+              f"p95 {percentile_ms(timings[name], 95):6.2f} ms  "
+              f"face found in {found[name]}/{len(frames)} frames")
+    ratio = np.median(timings["fer"]) / np.median(timings["ours"])
+    print(f"  ours is {ratio:.1f}x faster per frame (median)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="FER-2013 CSV (default: $FER2013_CSV or ../shared/data)")
+    args = parser.parse_args()
+    pin_to_one_core()
+    from common import REPO_ROOT
+
+    data_path = args.data or os.environ.get("FER2013_CSV") or os.path.join(
+        REPO_ROOT, "..", "shared", "data", "fer2013.csv.gz")
+    if os.path.isfile(data_path):
+        compare_accuracy(data_path)
+    else:
+        print(f"accuracy: {data_path} not found, skipped")
+    compare_speed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The engine end to end: stateless analysis, stream sessions, threads."""
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from synthetic import jpeg, no_face_scene, scene
+from webapp.vision import preprocess
+
+
+def test_analyze_numbers_faces_from_one(engine):
+    result = engine.analyze(scene(640, 480, faces=((20, 60, 250), (400, 160, 200))))
+    assert [face["id"] for face in result["faces"]] == [1, 2]
+
+
+def test_stream_keeps_the_id_of_a_moving_face(engine):
+    session = engine.session()
+    ids = set()
+    for step in range(20):
+        result = session.process(scene(640, 480, faces=((40 + 8 * step, 60, 340),)), step / 15)
+        assert len(result["faces"]) == 1
+        ids.add(result["faces"][0]["id"])
+    assert ids == {1}
+
+
+def test_stream_gives_a_new_face_a_new_id(engine):
+    session = engine.session()
+    for step in range(5):
+        session.process(scene(640, 480, faces=((20, 60, 250),)), step / 15)
+    result = session.process(scene(640, 480, faces=((20, 60, 250), (400, 160, 200))), 5 / 15)
+    assert sorted(face["id"] for face in result["faces"]) == [1, 2]
+
+
+def test_face_leaving_and_frames_without_faces(engine):
+    session = engine.session()
+    session.process(scene(640, 480), 0.0)
+    assert session.process(no_face_scene(), 1 / 15)["faces"] == []
+
+
+def test_real_clip_keeps_one_id_for_the_face(engine):
+    capture = cv2.VideoCapture(shared_file("samples", "clip_smile_liveportrait_d19.mp4"))
+    session, ids, frames_with_face, frames = engine.session(), set(), 0, 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        faces = session.process(frame, frames / 30)["faces"]
+        frames += 1
+        frames_with_face += bool(faces)
+        ids.update(face["id"] for face in faces)
+    assert frames == 250
+    assert frames_with_face >= 0.95 * frames
+    assert len(ids) <= 2
+
+
+def test_many_threads_give_the_same_results_as_one(engine):
+    images = [scene(640, 480, faces=((20 + 10 * i, 60, 250),)) for i in range(8)]
+    images += [no_face_scene()]
+    expected = [engine.analyze(image) for image in images]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            assert list(pool.map(engine.analyze, images)) == expected
+
+
+def test_many_threads_running_their_own_sessions_agree_with_one(engine):
+    frames = [jpeg(scene(640, 480, faces=((40 + 6 * i, 60, 340),))) for i in range(12)]
+
+    def run(_):
+        session = engine.session()
+        return [session.process_bytes(data, timestamp=i / 15) for i, data in enumerate(frames)]
+
+    expected = run(None)
+    with ThreadPoolExecutor(6) as pool:
+        assert all(results == expected for results in pool.map(run, range(6)))
+
+
+def test_serving_preprocessing_matches_training():
+    """Training normalises FER-2013 pixels with the very constants the model card
+    records and the server applies; a face crop of a 48x48 image is the image."""
+    import json
+    import os
+
+    from training import train
+
+    pixels = (np.arange(48 * 48) % 256).astype(np.uint8).reshape(1, 48, 48)
+    batch = next(iter(train.make_dataset(pixels.repeat(2, 0), np.zeros((2, 7), np.float32),
+                                         np.ones(2, np.float32), batch_size=2)))
+    served = preprocess.normalize(preprocess.crop_face(pixels[0], [0, 0, 48, 48])[..., None])
+    assert np.allclose(batch[0].numpy()[0], served)
+    with open(os.path.join(os.path.dirname(__file__), "..", "models", "emotion.json")) as f:
+        card = json.load(f)
+    assert card["input_scale"] == pytest.approx(preprocess.INPUT_SCALE)
+    assert card["input_offset"] == pytest.approx(preprocess.INPUT_OFFSET)
+    assert card["labels"] == list(preprocess.EMOTIONS)
+
+
