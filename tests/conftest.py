@@ -92,6 +92,8 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def live_server():
-    server = ServerProcess()
+    # Tests send frames back to back, faster than a camera: lift the per-connection
+    # frame rate limit here (its own tests run it at its default).
+    server = ServerProcess({"MAX_FRAME_RATE": "1000"})
     yield server
     server.stop()

@@ -40,21 +40,37 @@ def fake_camera_video(tmp_path_factory):
     return path
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
 @pytest.fixture(scope="module")
-def browser(fake_camera_video):
+def playwright_instance():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  f"--use-file-for-fake-video-capture={fake_camera_video}"],
-        )
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance, fake_camera_video):
+    """Chromium whose camera is the fake device playing the face video, allowed."""
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={fake_camera_video}"])
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def denying_browser(playwright_instance):
+    """Chromium that denies every permission prompt, the camera's included."""
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--deny-permission-prompts"])
+    yield browser
+    browser.close()
 
 
 def overlay_painted_pixels(page):
@@ -77,21 +93,64 @@ def start_camera(page):
         page.click("#start")
 
 
-def test_live_page_shows_a_box_and_an_emotion_for_the_face(browser, live_server):
-    page = browser.new_page(viewport={"width": 1000, "height": 900})
-    console_errors = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+def open_live_page(browser, live_server, errors):
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/")
     start_camera(page)
     page.wait_for_selector("#faces li", timeout=60_000)
+    return page
+
+
+def test_live_page_shows_box_label_bars_and_status(browser, live_server):
+    errors = []
+    page = open_live_page(browser, live_server, errors)
     page.wait_for_function("document.getElementById('fps').textContent !== '– fps'",
                            timeout=30_000)
-    label = page.text_content("#faces li")
-    assert any(f": {emotion} " in label for emotion in EMOTIONS), label
+    title = page.text_content("#faces li .face-title")
+    assert any(f": {emotion} " in title for emotion in EMOTIONS), title
+    bar_widths = page.eval_on_selector_all(
+        "#faces li:first-child .bar span", "spans => spans.map(s => parseFloat(s.style.width))")
+    assert len(bar_widths) == 7 and abs(sum(bar_widths) - 100) < 2
     assert page.text_content("#connection") == "connected"
+    assert page.text_content("#fps").endswith(" fps")
+    assert page.text_content("#latency").endswith(" ms")
     assert overlay_painted_pixels(page) > 500  # a box outline and a label tag
-    page.wait_for_timeout(1500)  # let a few more results arrive before the picture
+    page.wait_for_timeout(2000)  # let a few more results and the timeline fill in
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS_DIR, "live.png"))
-    assert console_errors == []
+    assert errors == []
+    page.close()
+
+
+def test_two_pages_at_once_each_get_their_own_face_ids(browser, live_server):
+    errors = []
+    pages = [open_live_page(browser, live_server, errors) for _ in range(2)]
+    for page in pages:
+        page.wait_for_timeout(1000)
+        ids = page.eval_on_selector_all("#faces li", "items => items.map(i => i.dataset.faceId)")
+        assert ids and ids[0] in ("1", "2"), ids  # numbered per connection, not globally
+    assert errors == []
+    for page in pages:
+        page.close()
+
+
+def test_snapshot_downloads_a_png(browser, live_server):
+    page = open_live_page(browser, live_server, [])
+    with page.expect_download() as download_info:
+        page.click("#snapshot")
+    path = download_info.value.path()
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    page.close()
+
+
+def test_denied_camera_permission_shows_how_to_fix_it(denying_browser, live_server):
+    page = denying_browser.new_page()
+    page.goto(live_server.url + "/")
+    page.click("#start")
+    page.wait_for_selector("#message:not([hidden])", timeout=15_000)
+    assert "permission was denied" in page.text_content("#message")
+    assert page.is_enabled("#start")
     page.close()

@@ -122,3 +122,52 @@ def test_concurrent_clients_all_get_answers_and_server_stays_up(live_server):
     assert len(results) == 40
     assert all(len(r["faces"]) == 1 for r in results), [r for r in results if len(r.get("faces", [])) != 1][:3]
     assert live_server.alive()
+
+
+def test_flooding_client_gets_every_frame_acknowledged_and_others_keep_working(live_server):
+    frame = jpeg(scene(640, 480))
+    acks = []
+    all_acked = threading.Event()
+    flood_count = 100
+
+    def on_ack(answer):
+        acks.append(answer)
+        if len(acks) == flood_count:
+            all_acked.set()
+
+    flooder = socketio.Client(reconnection=False)
+    flooder.connect(live_server.url, transports=["websocket"])
+    polite = socketio.Client(reconnection=False)
+    polite.connect(live_server.url, transports=["websocket"])
+    try:
+        for _ in range(flood_count):
+            flooder.emit("frame", frame, callback=on_ack)
+        polite_results = [send(polite, frame) for _ in range(5)]
+        assert all_acked.wait(60), f"{len(acks)} of {flood_count} frames acknowledged"
+    finally:
+        flooder.disconnect()
+        polite.disconnect()
+    results = [a for a in acks if "faces" in a]
+    dropped = [a for a in acks if a.get("dropped")]
+    assert results and dropped
+    assert len(results) + len(dropped) == flood_count
+    assert all(len(r["faces"]) == 1 for r in polite_results)
+    assert live_server.alive()
+
+
+def test_disconnecting_in_the_middle_of_a_frame_harms_nobody(live_server):
+    frame = jpeg(scene(640, 480))
+    for _ in range(5):
+        leaver = socketio.Client(reconnection=False)
+        leaver.connect(live_server.url, transports=["websocket"])
+        leaver.emit("frame", frame)
+        leaver.disconnect()
+    client = socketio.Client(reconnection=False)
+    client.connect(live_server.url, transports=["websocket"])
+    try:
+        assert_face_result(send(client, frame), 640, 480)
+    finally:
+        client.disconnect()
+    assert live_server.alive()
+    with open(live_server.log_path) as log:
+        assert "Traceback" not in log.read()

@@ -31,7 +31,8 @@ def create_app(overrides=None):
     app.extensions["emotion_engine"] = engine
     app.extensions["run_blocking"] = run_blocking
     app.extensions["live_streams"] = LiveStreams(
-        engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"])
+        engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"],
+        app.config["MAX_FRAME_RATE"])
 
     from webapp import api, pages
 

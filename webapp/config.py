@@ -26,6 +26,7 @@ class Config:
     # Live stream: one JPEG per `frame` event.
     MAX_FRAME_BYTES = _int("MAX_FRAME_BYTES", 1024 * 1024)
     MAX_FRAME_PIXELS = _int("MAX_FRAME_PIXELS", 1920 * 1080)
+    MAX_FRAME_RATE = _int("MAX_FRAME_RATE", 30)  # frames per second per connection
     # Images posted to /api/analyze.
     MAX_IMAGE_PIXELS = _int("MAX_IMAGE_PIXELS", 4096 * 4096)
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 32 * 1024 * 1024)

@@ -1,153 +1,239 @@
-// Live page: webcam -> JPEG frames over Socket.IO -> boxes and labels on a canvas overlay.
+// Live page: webcam -> JPEG frames over Socket.IO -> boxes, labels and charts.
+// Flow control: one frame in flight at a time, at most MAX_FPS, and the frame
+// size and JPEG quality adapt to the measured round trip so latency stays low.
 "use strict";
 
 (function () {
-  const MAX_CAPTURE_WIDTH = 640;
-  const JPEG_QUALITY = 0.75;
-  const COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"];
+  const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+  const EMOTION_COLOURS = {
+    angry: "#e57373", disgust: "#9ccc65", fear: "#ba68c8", happy: "#ffd54f",
+    sad: "#64b5f6", surprise: "#ff8a65", neutral: "#b0bec5",
+  };
+  const FACE_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"];
+  const MAX_FPS = 25;
+  const WIDTHS = [320, 480, 640];
+  const QUALITIES = [0.5, 0.65, 0.8];
+  const SLOW_MS = 150;
+  const FAST_MS = 60;
+  const TIMELINE_SECONDS = 30;
 
-  const video = document.getElementById("video");
-  const overlay = document.getElementById("overlay");
-  const startButton = document.getElementById("start");
-  const stopButton = document.getElementById("stop");
-  const connectionLabel = document.getElementById("connection");
-  const fpsLabel = document.getElementById("fps");
-  const latencyLabel = document.getElementById("latency");
-  const message = document.getElementById("message");
-  const faceList = document.getElementById("faces");
+  const $ = (id) => document.getElementById(id);
+  const video = $("video");
+  const overlay = $("overlay");
+  const timeline = $("timeline");
   const capture = document.createElement("canvas");
 
+  const state = {
+    stream: null,
+    inFlight: false,
+    lastSentAt: 0,
+    lastResult: null,
+    resultTimes: [],
+    smoothedRtt: null,
+    level: WIDTHS.length - 1, // index into WIDTHS/QUALITIES: starts at the best
+    history: [], // [time, emotion] of the largest face
+  };
+
   const socket = io({ reconnectionDelayMax: 5000 });
-  let stream = null;
-  let inFlight = false;
-  let lastResult = null;
-  let resultTimes = [];
 
-  function colourFor(id) {
-    return COLOURS[(id - 1) % COLOURS.length];
-  }
-
+  // ---- status and messages ----
   function showMessage(text) {
-    message.textContent = text;
-    message.hidden = !text;
+    $("message").textContent = text;
+    $("message").hidden = !text;
   }
 
-  function setConnection(state, text) {
-    connectionLabel.dataset.state = state;
-    connectionLabel.textContent = text;
+  function setConnection(stateName, text) {
+    $("connection").dataset.state = stateName;
+    $("connection").textContent = text;
   }
 
-  socket.on("connect", () => { setConnection("connected", "connected"); pump(); });
-  socket.on("disconnect", () => { setConnection("disconnected", "disconnected, retrying…"); inFlight = false; });
-  socket.io.on("reconnect_attempt", () => setConnection("connecting", "reconnecting…"));
+  socket.on("connect", () => {
+    setConnection("connected", "connected");
+    if ($("message").dataset.kind === "server") showMessage("");
+    pump();
+  });
+  socket.on("disconnect", () => {
+    setConnection("disconnected", "disconnected, reconnecting…");
+    state.inFlight = false;
+  });
+  socket.on("connect_error", () => {
+    setConnection("disconnected", "server unreachable, retrying…");
+    $("message").dataset.kind = "server";
+    showMessage("The server cannot be reached. Retrying automatically…");
+  });
 
-  async function startCamera() {
-    if (!window.isSecureContext || !navigator.mediaDevices) {
-      showMessage("The camera needs a secure page: open this site over HTTPS, or on http://localhost.");
+  // ---- camera ----
+  async function listCameras() {
+    const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+    const select = $("camera");
+    const current = state.stream && state.stream.getVideoTracks()[0].getSettings().deviceId;
+    select.replaceChildren(...devices.map((device, index) => {
+      const option = new Option(device.label || `Camera ${index + 1}`, device.deviceId);
+      option.selected = device.deviceId === current;
+      return option;
+    }));
+    $("camera-picker").hidden = devices.length < 2;
+  }
+
+  async function startCamera(deviceId) {
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showMessage("The camera needs a secure page. Open this site over HTTPS (or on http://localhost): " +
+        "browsers only allow getUserMedia on secure origins.");
       return;
     }
+    stopCamera();
+    const video_constraints = { width: { ideal: 640 }, height: { ideal: 480 } };
+    if (deviceId) video_constraints.deviceId = { exact: deviceId };
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      state.stream = await navigator.mediaDevices.getUserMedia({ video: video_constraints, audio: false });
     } catch (error) {
       const reasons = {
-        NotAllowedError: "Camera permission was denied. Allow the camera for this site in the browser's address bar, then press Start again.",
-        NotFoundError: "No camera was found. Connect a camera and press Start again.",
-        NotReadableError: "The camera is in use by another application.",
+        NotAllowedError: "Camera permission was denied. Allow the camera for this site (the camera icon in the address bar), then press Start camera again.",
+        SecurityError: "Camera permission was denied by the browser's settings for this site.",
+        NotFoundError: "No camera was found. Connect a camera and press Start camera again.",
+        OverconstrainedError: "The chosen camera is not available. Pick another camera.",
+        NotReadableError: "The camera is in use by another application. Close it and press Start camera again.",
       };
+      $("message").dataset.kind = "camera";
       showMessage(reasons[error.name] || `The camera could not be started: ${error.message}`);
       return;
     }
     showMessage("");
-    video.srcObject = stream;
+    video.srcObject = state.stream;
     await video.play();
-    startButton.disabled = true;
-    stopButton.disabled = false;
+    $("start").disabled = true;
+    $("stop").disabled = false;
+    $("snapshot").disabled = false;
+    listCameras();
     pump();
   }
 
   function stopCamera() {
-    if (stream) stream.getTracks().forEach((track) => track.stop());
-    stream = null;
+    if (state.stream) state.stream.getTracks().forEach((track) => track.stop());
+    state.stream = null;
     video.srcObject = null;
-    lastResult = null;
-    draw();
-    startButton.disabled = false;
-    stopButton.disabled = true;
+    state.lastResult = null;
+    drawOverlay();
+    $("start").disabled = false;
+    $("stop").disabled = true;
+    $("snapshot").disabled = true;
   }
 
-  // Keeps exactly one frame in flight: the next frame is captured when the last result arrives.
+  // ---- sending frames ----
   function pump() {
-    if (inFlight || !stream || !socket.connected || video.readyState < 2) {
-      if (stream && !inFlight) setTimeout(pump, 50);
-      return;
-    }
-    const scale = Math.min(1, MAX_CAPTURE_WIDTH / video.videoWidth);
+    if (state.inFlight || !state.stream || !socket.connected) return;
+    if (video.readyState < 2) { setTimeout(pump, 50); return; }
+    const wait = state.lastSentAt + 1000 / MAX_FPS - performance.now();
+    if (wait > 0) { setTimeout(pump, wait); return; }
+    const scale = Math.min(1, WIDTHS[state.level] / video.videoWidth);
     capture.width = Math.round(video.videoWidth * scale);
     capture.height = Math.round(video.videoHeight * scale);
     capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
-    inFlight = true;
+    state.inFlight = true;
+    state.lastSentAt = performance.now();
+    $("quality").textContent = `${capture.width}×${capture.height} q${Math.round(QUALITIES[state.level] * 100)}`;
     capture.toBlob(async (blob) => {
       const sentAt = performance.now();
       const bytes = await blob.arrayBuffer();
-      socket.timeout(5000).emit("frame", bytes, (timeoutError, result) => {
-        inFlight = false;
-        if (!timeoutError) onResult(result, performance.now() - sentAt);
+      socket.timeout(5000).emit("frame", bytes, (timeoutError, answer) => {
+        state.inFlight = false;
+        if (timeoutError) adapt(SLOW_MS * 2);
+        else onAnswer(answer, performance.now() - sentAt);
         pump();
       });
-    }, "image/jpeg", JPEG_QUALITY);
+    }, "image/jpeg", QUALITIES[state.level]);
   }
 
-  function onResult(result, roundTripMs) {
-    if (result.error) {
-      showMessage(`Server: ${result.error.message}`);
+  // Steps frame size/quality down when round trips are slow, up when they are fast.
+  function adapt(rttMs) {
+    state.smoothedRtt = state.smoothedRtt === null ? rttMs : 0.8 * state.smoothedRtt + 0.2 * rttMs;
+    if (state.smoothedRtt > SLOW_MS && state.level > 0) {
+      state.level -= 1;
+      state.smoothedRtt = null;
+    } else if (state.smoothedRtt < FAST_MS && state.level < WIDTHS.length - 1) {
+      state.level += 1;
+      state.smoothedRtt = null;
+    }
+  }
+
+  function onAnswer(answer, rttMs) {
+    adapt(rttMs);
+    if (answer.error) {
+      if (answer.error.code !== "rate_limited") showMessage(`Server: ${answer.error.message}`);
       return;
     }
-    if (result.dropped) return;
-    lastResult = result;
+    if (answer.dropped) return;
+    state.lastResult = answer;
     const now = performance.now();
-    resultTimes.push(now);
-    resultTimes = resultTimes.filter((t) => now - t < 2000);
-    fpsLabel.textContent = `${(resultTimes.length / 2).toFixed(1)} fps`;
-    latencyLabel.textContent = `${Math.round(roundTripMs)} ms`;
-    draw();
-    listFaces(result.faces);
+    state.resultTimes.push(now);
+    state.resultTimes = state.resultTimes.filter((t) => now - t < 2000);
+    $("fps").textContent = `${(state.resultTimes.length / 2).toFixed(1)} fps`;
+    $("latency").textContent = `${Math.round(rttMs)} ms`;
+    const largest = answer.faces.reduce((a, f) => (!a || f.box[2] > a.box[2] ? f : a), null);
+    state.history.push([Date.now(), largest ? largest.emotion : null]);
+    drawOverlay();
+    listFaces(answer.faces);
+    drawTimeline();
+  }
+
+  // ---- drawing ----
+  function faceColour(id) {
+    return FACE_COLOURS[(id - 1) % FACE_COLOURS.length];
   }
 
   function listFaces(faces) {
-    faceList.replaceChildren(...faces.map((face) => {
+    $("no-faces").hidden = faces.length > 0;
+    $("faces").replaceChildren(...faces.map((face) => {
       const item = document.createElement("li");
-      item.style.setProperty("--face-colour", colourFor(face.id));
+      item.style.setProperty("--face-colour", faceColour(face.id));
       item.dataset.faceId = face.id;
-      item.textContent = `Face ${face.id}: ${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      const title = document.createElement("div");
+      title.className = "face-title";
+      title.textContent = `Face ${face.id}: ${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      const bars = document.createElement("div");
+      bars.className = "bars";
+      for (const emotion of EMOTIONS) {
+        const p = face.scores[emotion];
+        const name = document.createElement("span");
+        name.textContent = emotion;
+        const bar = document.createElement("div");
+        bar.className = "bar";
+        bar.dataset.emotion = emotion;
+        const fill = document.createElement("span");
+        fill.style.width = `${(p * 100).toFixed(1)}%`;
+        fill.style.setProperty("--bar-colour", EMOTION_COLOURS[emotion]);
+        bar.append(fill);
+        const value = document.createElement("span");
+        value.textContent = `${(p * 100).toFixed(0)}%`;
+        bars.append(name, bar, value);
+      }
+      item.append(title, bars);
       return item;
     }));
   }
 
-  // Draws the last result over the mirrored video, mapped through object-fit: contain.
-  function draw() {
-    const ratio = window.devicePixelRatio || 1;
-    const width = overlay.clientWidth;
-    const height = overlay.clientHeight;
-    overlay.width = Math.round(width * ratio);
-    overlay.height = Math.round(height * ratio);
-    const context = overlay.getContext("2d");
-    context.setTransform(ratio, 0, 0, ratio, 0, 0);
-    context.clearRect(0, 0, width, height);
-    if (!lastResult) return;
-    const frame = lastResult.frame;
+  // The video is mirrored and letterboxed (object-fit: contain): map frame pixels the same way.
+  function frameToStage(frame, width, height) {
     const scale = Math.min(width / frame.width, height / frame.height);
-    const offsetX = (width - frame.width * scale) / 2;
-    const offsetY = (height - frame.height * scale) / 2;
+    return {
+      scale,
+      x: (x, w) => (width - frame.width * scale) / 2 + (frame.width - x - w) * scale,
+      y: (y) => (height - frame.height * scale) / 2 + y * scale,
+    };
+  }
+
+  function drawFaces(context, result, width, height) {
+    const map = frameToStage(result.frame, width, height);
     context.font = "600 16px system-ui, sans-serif";
     context.textBaseline = "bottom";
-    for (const face of lastResult.faces) {
+    for (const face of result.faces) {
       const [x, y, w, h] = face.box;
-      const left = offsetX + (frame.width - x - w) * scale; // mirrored like the preview
-      const top = offsetY + y * scale;
-      const colour = colourFor(face.id);
+      const left = map.x(x, w);
+      const top = map.y(y);
+      const colour = faceColour(face.id);
       context.lineWidth = 3;
       context.strokeStyle = colour;
-      context.strokeRect(left, top, w * scale, h * scale);
+      context.strokeRect(left, top, w * map.scale, h * map.scale);
       const label = `${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
       const labelWidth = context.measureText(label).width + 10;
       context.fillStyle = colour;
@@ -157,9 +243,73 @@
     }
   }
 
-  window.addEventListener("resize", draw);
-  startButton.addEventListener("click", startCamera);
-  stopButton.addEventListener("click", stopCamera);
+  function sizeCanvas(canvas) {
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    const context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return { context, width, height };
+  }
+
+  function drawOverlay() {
+    const { context, width, height } = sizeCanvas(overlay);
+    context.clearRect(0, 0, width, height);
+    if (state.lastResult) drawFaces(context, state.lastResult, width, height);
+  }
+
+  function drawTimeline() {
+    const { context, width, height } = sizeCanvas(timeline);
+    const now = Date.now();
+    const start = now - TIMELINE_SECONDS * 1000;
+    state.history = state.history.filter(([t]) => t >= start - 1000);
+    context.clearRect(0, 0, width, height);
+    state.history.forEach(([t, emotion], i) => {
+      if (!emotion) return;
+      const next = i + 1 < state.history.length ? state.history[i + 1][0] : now;
+      const x0 = ((Math.max(t, start) - start) / (TIMELINE_SECONDS * 1000)) * width;
+      const x1 = ((next - start) / (TIMELINE_SECONDS * 1000)) * width;
+      context.fillStyle = EMOTION_COLOURS[emotion];
+      context.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1 - x0) + 1), height);
+    });
+  }
+
+  function drawLegend() {
+    $("legend").replaceChildren(...EMOTIONS.map((emotion) => {
+      const item = document.createElement("li");
+      const swatch = document.createElement("i");
+      swatch.style.background = EMOTION_COLOURS[emotion];
+      item.append(swatch, emotion);
+      return item;
+    }));
+  }
+
+  // Saves what the user sees: the mirrored frame with the overlay, as PNG.
+  function snapshot() {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const context = canvas.getContext("2d");
+    context.translate(canvas.width, 0);
+    context.scale(-1, 1);
+    context.drawImage(video, 0, 0);
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    if (state.lastResult) drawFaces(context, state.lastResult, canvas.width, canvas.height);
+    const link = document.createElement("a");
+    link.download = `emotions-${new Date().toISOString().replace(/[:.]/g, "-")}.png`;
+    link.href = canvas.toDataURL("image/png");
+    link.click();
+  }
+
+  window.addEventListener("resize", () => { drawOverlay(); drawTimeline(); });
+  $("start").addEventListener("click", () => startCamera($("camera").value || undefined));
+  $("stop").addEventListener("click", stopCamera);
+  $("snapshot").addEventListener("click", snapshot);
+  $("camera").addEventListener("change", (event) => startCamera(event.target.value));
+  drawLegend();
+  setInterval(drawTimeline, 1000);
   // Start at once where the camera is already allowed (as on a return visit).
   if (navigator.permissions) {
     navigator.permissions.query({ name: "camera" }).then((status) => {

@@ -4,10 +4,13 @@ Each connection has its own tracking session (face ids, smoothing), freed on
 disconnect. A connection has at most one frame in processing: a frame that
 arrives while the previous one is still being worked on is dropped and
 acknowledged as such, so a fast sender gets fresh results instead of a queue
-of stale ones, and cannot take more than its share of the workers.
+of stale ones, and cannot take more than its share of the workers. Frames
+above `max_frame_rate` per second are refused with an error acknowledgement.
 """
+import collections
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from webapp.errors import error_dict
 from webapp.vision.decode import DecodeError
@@ -21,16 +24,28 @@ class Connection:
     busy: bool = False
     frames: int = 0
     dropped: int = 0
+    arrivals: collections.deque = field(default_factory=collections.deque)
+
+    def over_rate(self, max_per_second, now):
+        """Record an arrival; True if it is one too many for the last second."""
+        while self.arrivals and now - self.arrivals[0] >= 1.0:
+            self.arrivals.popleft()
+        if len(self.arrivals) >= max_per_second:
+            return True
+        self.arrivals.append(now)
+        return False
 
 
 class LiveStreams:
     """All open live connections of one app."""
 
-    def __init__(self, engine, run_blocking, max_frame_bytes, max_frame_pixels):
+    def __init__(self, engine, run_blocking, max_frame_bytes, max_frame_pixels,
+                 max_frame_rate=30):
         self.engine = engine
         self.run_blocking = run_blocking
         self.max_frame_bytes = max_frame_bytes
         self.max_frame_pixels = max_frame_pixels
+        self.max_frame_rate = max_frame_rate
         self.connections = {}
 
     def open(self, sid):
@@ -51,6 +66,9 @@ class LiveStreams:
         if len(data) > self.max_frame_bytes:
             return error_dict("too_large", f"the frame is {len(data)} bytes; the limit is "
                                            f"{self.max_frame_bytes}")
+        if connection.over_rate(self.max_frame_rate, time.monotonic()):
+            return error_dict("rate_limited", f"more than {self.max_frame_rate} frames a "
+                                              "second; wait for each acknowledgement")
         if connection.busy:
             connection.dropped += 1
             return {"dropped": True, "reason": "the previous frame is still being processed"}
