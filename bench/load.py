@@ -1,0 +1,179 @@
+"""Load on the real eventlet server over loopback, with python-socketio clients
+sending real JPEG frames of a face clip; prints latency, throughput, drops and
+the server's memory.
+
+    python bench/load.py                 # all three scenarios, ~2.5 minutes
+    python bench/load.py --seconds 10    # shorter runs
+
+1. one client, 640x480 frames, each sent when the last is acknowledged, at
+   up to 30 fps (the server's default per-connection limit);
+2. 8 clients at 10 frames per second each;
+3. 7 clients at 10 fps, with and without an 8th client that floods (does not
+   wait for acknowledgements).
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import socketio
+
+from common import CLIPS, REPO_ROOT, jpeg, read_clip
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING")
+    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/", timeout=1)
+            return process, url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+class PacedClient(threading.Thread):
+    """Sends frames at `fps` (0 = as fast as acknowledgements come back)."""
+
+    def __init__(self, url, frames, seconds, fps):
+        super().__init__(daemon=True)
+        self.url, self.frames, self.seconds, self.fps = url, frames, seconds, fps
+        self.round_trips, self.results, self.dropped, self.errors, self.sent = [], 0, 0, [], 0
+
+    def run(self):
+        client = socketio.Client(reconnection=False)
+        client.connect(self.url, transports=["websocket"], wait_timeout=10)
+        period = 1.0 / self.fps if self.fps else 0.0
+        deadline = time.perf_counter() + self.seconds
+        index = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                answer = client.call("frame", self.frames[index % len(self.frames)], timeout=10)
+            except Exception as error:  # a timeout counts as an unanswered frame
+                self.errors.append(repr(error))
+                answer = {}
+            self.sent += 1
+            self.round_trips.append(time.perf_counter() - started)
+            if "faces" in answer:
+                self.results += 1
+            elif answer.get("dropped"):
+                self.dropped += 1
+            elif "error" in answer:
+                self.errors.append(answer["error"]["code"])
+            index += 1
+            time.sleep(max(0.0, period - (time.perf_counter() - started)))
+        client.disconnect()
+
+
+class Flooder(threading.Thread):
+    """Emits frames without waiting for acknowledgements (bounded: `seconds`)."""
+
+    def __init__(self, url, frame, seconds, rate=300):
+        super().__init__(daemon=True)
+        self.url, self.frame, self.seconds, self.rate = url, frame, seconds, rate
+        self.sent, self.acks = 0, []
+
+    def run(self):
+        client = socketio.Client(reconnection=False)
+        client.connect(self.url, transports=["websocket"], wait_timeout=10)
+        deadline = time.perf_counter() + self.seconds
+        while time.perf_counter() < deadline:
+            client.emit("frame", self.frame, callback=self.acks.append)
+            self.sent += 1
+            time.sleep(1.0 / self.rate)
+        time.sleep(2)
+        client.disconnect()
+
+
+def run_clients(url, frames, count, seconds, fps):
+    clients = [PacedClient(url, frames[i * 7:] + frames[:i * 7], seconds, fps)
+               for i in range(count)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    return clients
+
+
+def summary(clients, seconds):
+    round_trips = np.concatenate([c.round_trips for c in clients]) * 1000
+    sent = sum(c.sent for c in clients)
+    results = sum(c.results for c in clients)
+    dropped = sum(c.dropped for c in clients)
+    errors = [e for c in clients for e in c.errors]
+    return (f"{sent} frames sent, {results} results, {dropped} dropped "
+            f"({100 * dropped / max(sent, 1):.1f}%), {len(errors)} errors; "
+            f"round trip p50 {np.percentile(round_trips, 50):.1f} ms, "
+            f"p95 {np.percentile(round_trips, 95):.1f} ms, max {round_trips.max():.0f} ms; "
+            f"{results / seconds:.1f} results/s"), np.percentile(round_trips, 95)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    frames, _ = read_clip(CLIPS[1])
+    if frames is None:
+        sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+        from synthetic import scene
+
+        frames = [scene(640, 480, faces=((100 + 2 * (i % 20), 60, 360),)) for i in range(60)]
+        print("sample clip not found: using drawn faces")
+    encoded = [jpeg(frame) for frame in frames]
+    print(f"frames: 640x480 JPEG, {np.mean([len(e) for e in encoded]) / 1024:.0f} KiB on average")
+    process, url = start_server()
+    try:
+        run_clients(url, encoded, 1, 3, 30)  # warm-up
+        start_rss = rss_mb(process.pid)
+        one = run_clients(url, encoded, 1, min(args.seconds, 20), 30)
+        print("1 client at up to 30 fps (the per-connection limit):",
+              summary(one, min(args.seconds, 20))[0])
+        eight = run_clients(url, encoded, 8, args.seconds, 10)
+        print("8 clients at 10 fps:", summary(eight, args.seconds)[0])
+        print(f"server RSS: {start_rss:.0f} MB before, {rss_mb(process.pid):.0f} MB after")
+        flood_seconds = min(args.seconds, 30)
+        text, calm_p95 = summary(run_clients(url, encoded, 7, flood_seconds, 10), flood_seconds)
+        print("7 clients at 10 fps:", text)
+        flooder = Flooder(url, encoded[0], flood_seconds)
+        flooder.start()
+        text, flooded_p95 = summary(run_clients(url, encoded, 7, flood_seconds, 10),
+                                    flood_seconds)
+        flooder.join()
+        print("7 clients at 10 fps + 1 flooding:", text)
+        kinds = {}
+        for ack in flooder.acks:
+            kind = "result" if "faces" in ack else "dropped" if ack.get("dropped") else \
+                ack.get("error", {}).get("code", "?")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print(f"  flooder: {flooder.sent} sent, {len(flooder.acks)} acknowledged: {kinds}")
+        print(f"  p95 of the others: {calm_p95:.1f} ms without, {flooded_p95:.1f} ms with the "
+              f"flooder ({100 * (flooded_p95 / calm_p95 - 1):+.0f}%)")
+        print(f"server RSS at the end: {rss_mb(process.pid):.0f} MB; "
+              f"server still running: {process.poll() is None}")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
