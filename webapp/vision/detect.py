@@ -30,6 +30,23 @@ def suppress_overlaps(boxes, scores, max_overlap=0.3):
     return [boxes[k] for k in kept]
 
 
+def drop_nested(boxes, max_inside=0.6):
+    """Drop boxes lying mostly (> max_inside of their area) inside a larger box:
+    a face within a face is a false hit on an eye or a forehead."""
+    kept = []
+    for box in sorted(boxes, key=lambda b: b[2] * b[3], reverse=True):
+        area = box[2] * box[3]
+        if all(_intersection(box, big) <= max_inside * area for big in kept):
+            kept.append(box)
+    return kept
+
+
+def _intersection(a, b):
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, width) * max(0, height)
+
+
 class HaarDetector:
     """Viola-Jones frontal face detector."""
 
@@ -62,7 +79,7 @@ class HaarDetector:
         squarish = [(box, n) for box, n in zip(found, np.ravel(neighbours))
                     if max(box[2], box[3]) <= self.max_aspect * min(box[2], box[3])]
         boxes = [[round(v / scale) for v in box] for box, _ in squarish]
-        return suppress_overlaps(boxes, [float(n) for _, n in squarish])
+        return drop_nested(suppress_overlaps(boxes, [float(n) for _, n in squarish]))
 
     def detect(self, gray):
         """Face boxes in the whole image, largest first."""

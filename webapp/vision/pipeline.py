@@ -18,8 +18,8 @@ import numpy as np
 
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
-from webapp.vision.detect import make_detector
-from webapp.vision.track import Tracker
+from webapp.vision.detect import drop_nested, make_detector
+from webapp.vision.track import Tracker, iou
 
 
 def to_gray(image):
@@ -107,13 +107,20 @@ class StreamSession:
 
     def _find_faces(self, gray):
         detector = self.engine.detector()
-        live_tracks = [t for t in self.tracker.tracks if t.missed == 0]
-        if not live_tracks or self.frames % self.full_scan_every == 0:
+        live_boxes = [[int(v) for v in t.box] for t in self.tracker.tracks if t.missed == 0]
+        if not live_boxes:
             return detector.detect(gray)
-        found = [detector.detect_near(gray, [int(v) for v in t.box]) for t in live_tracks]
+        if self.frames % self.full_scan_every == 0:
+            found = detector.detect(gray)
+            # A full scan can miss a face it found a moment ago: look for those near
+            # where they were, so they keep their ids.
+            missed = [box for box in live_boxes if all(iou(box, f) < 0.3 for f in found)]
+            found += [detector.detect_near(gray, box) for box in missed]
+            return drop_nested([box for box in found if box is not None])
+        found = [detector.detect_near(gray, box) for box in live_boxes]
         if any(box is None for box in found):  # lost one: look everywhere
             return detector.detect(gray)
-        return found
+        return drop_nested(found)
 
     def process(self, image, timestamp=None):
         """Faces in the next frame of the stream, tracked and smoothed."""

@@ -41,7 +41,7 @@ class Track:
 class Tracker:
     """Keeps face ids stable across a stream and smooths what is shown."""
 
-    def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=5,
+    def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=10,
                  switch_margin=0.08):
         self.tau = tau
         self.box_tau = box_tau

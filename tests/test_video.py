@@ -1,0 +1,119 @@
+"""Offline video annotation: real decode and H.264 encode, audio kept, results."""
+import csv
+import json
+import subprocess
+import sys
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, shared_file
+from synthetic import scene
+from webapp import video
+from webapp.vision.preprocess import EMOTIONS
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def streams(path):
+    """The codec names of a file's video and audio streams, from ffmpeg's banner."""
+    banner = subprocess.run([FFMPEG, "-hide_banner", "-i", path], capture_output=True,
+                            text=True).stderr
+    return [line.split(":")[3].split()[0] for line in banner.splitlines()
+            if line.strip().startswith("Stream #") and len(line.split(":")) > 3]
+
+
+@pytest.fixture(scope="module")
+def drawn_clip(tmp_path_factory):
+    """A 2-second 320x240 clip of a drawn face moving, 15 fps, with a sine tone."""
+    folder = tmp_path_factory.mktemp("clip")
+    silent = str(folder / "silent.mp4")
+    writer = imageio_ffmpeg.write_frames(silent, (320, 240), pix_fmt_in="bgr24", fps=15,
+                                         codec="libx264", macro_block_size=2,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    for i in range(30):
+        writer.send(scene(320, 240, faces=((30 + 2 * i, 30, 180),)))
+    writer.close()
+    with_audio = str(folder / "tone.mp4")
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", silent, "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", "-shortest",
+                    with_audio], check=True)
+    return silent, with_audio
+
+
+def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    output = str(tmp_path / "out.mp4")
+    progress = []
+    info, rows = video.annotate(engine, source, output, lambda d, t: progress.append((d, t)))
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(output)
+    assert frames == 30 == info["frames"]
+    assert abs(seconds - 2.0) < 0.15
+    assert streams(output) == ["h264", "aac"]
+    assert progress[-1] == (30, 30)
+    assert len(rows) == 30 and {r["face_id"] for r in rows} == {1}
+    assert all(r["emotion"] in EMOTIONS for r in rows)
+
+
+def test_silent_clip_stays_silent(engine, drawn_clip, tmp_path):
+    silent, _ = drawn_clip
+    info, _ = video.annotate(engine, silent, str(tmp_path / "out.mp4"))
+    assert info["audio"] is False
+    assert streams(str(tmp_path / "out.mp4")) == ["h264"]
+
+
+def test_cli_writes_video_csv_and_json_that_agree(drawn_clip, tmp_path):
+    _, source = drawn_clip
+    out = tmp_path / "out.mp4"
+    subprocess.run([sys.executable, "-m", "webapp.video", source, "-o", str(out), "--csv",
+                    str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json")],
+                   check=True, capture_output=True, cwd=REPO_ROOT)
+    with open(tmp_path / "r.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    json_rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert len(csv_rows) == len(json_rows) == 30
+    for a, b in zip(csv_rows, json_rows):
+        assert int(a["frame"]) == b["frame"] and int(a["face_id"]) == b["face_id"]
+        assert a["emotion"] == b["emotion"]
+        assert np.isclose(float(a["happy"]), b["happy"])
+        assert [int(a[k]) for k in "xywh"] == [b[k] for k in "xywh"]
+
+
+def test_non_video_file_is_refused(engine, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video")
+    with pytest.raises(video.VideoError):
+        video.annotate(engine, str(fake), str(tmp_path / "out.mp4"))
+
+
+def test_truncated_video_is_refused_or_gives_its_readable_part(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    data = open(source, "rb").read()
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(data[: len(data) // 3])
+    try:
+        info, _ = video.annotate(engine, str(truncated), str(tmp_path / "out.mp4"))
+    except video.VideoError:
+        return
+    assert 0 <= info["frames"] <= 30
+
+
+def test_cancel_stops_processing(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    progress = []
+    with pytest.raises(video.Cancelled):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                       lambda d, t: progress.append(d), should_cancel=lambda: len(progress) >= 5)
+    assert len(progress) == 5
+
+
+def test_real_clip_round_trip(engine, tmp_path):
+    source = shared_file("samples", "clip_talking_head_tps_driving.mp4")
+    output = str(tmp_path / "out.mp4")
+    info, rows = video.annotate(engine, source, output)
+    assert imageio_ffmpeg.count_frames_and_secs(output) == (169, pytest.approx(6.76, abs=0.05))
+    assert streams(output) == ["h264", "aac"]
+    frames_with_face = {r["frame"] for r in rows}
+    assert len(frames_with_face) >= 0.95 * 169

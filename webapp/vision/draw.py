@@ -1,0 +1,28 @@
+"""Draw results onto a BGR frame: a box and a label per face, one colour per id
+(the same palette as the live page)."""
+import cv2
+
+FACE_COLOURS_BGR = [(247, 195, 79), (77, 183, 255), (132, 199, 129), (146, 98, 240),
+                    (200, 104, 186), (118, 241, 255), (172, 182, 77), (115, 115, 229)]
+
+
+def face_colour(face_id):
+    return FACE_COLOURS_BGR[(face_id - 1) % len(FACE_COLOURS_BGR)]
+
+
+def draw_faces(frame, faces):
+    """Draw each face of a result onto `frame` in place, and return it."""
+    thickness = max(2, round(min(frame.shape[:2]) / 240))
+    font_scale = max(0.5, min(frame.shape[:2]) / 900)
+    for face in faces:
+        x, y, w, h = face["box"]
+        colour = face_colour(face["id"])
+        cv2.rectangle(frame, (x, y), (x + w, y + h), colour, thickness)
+        label = f"{face['id']}: {face['emotion']} {face['confidence'] * 100:.0f}%"
+        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                                                     thickness // 2 + 1)
+        top = max(0, y - text_h - baseline - 4)
+        cv2.rectangle(frame, (x, top), (x + text_w + 6, top + text_h + baseline + 4), colour, -1)
+        cv2.putText(frame, label, (x + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    (29, 19, 0), thickness // 2 + 1, cv2.LINE_AA)
+    return frame
