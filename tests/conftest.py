@@ -1,5 +1,6 @@
 """Shared fixtures: sample files, the engine, an in-process app, a real server."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,10 +35,11 @@ def engine():
 
 
 @pytest.fixture()
-def app():
+def app(tmp_path):
     from webapp import create_app
 
-    return create_app({"ASYNC_MODE": "threading", "TESTING": True})
+    return create_app({"ASYNC_MODE": "threading", "TESTING": True,
+                       "JOBS_DIR": str(tmp_path / "jobs")})
 
 
 @pytest.fixture()
@@ -55,7 +57,11 @@ class ServerProcess:
     """`python wsgi.py` (the real eventlet server) in a subprocess."""
 
     def __init__(self, env=None):
+        import tempfile
+
         self.port = free_port()
+        self.jobs_dir = tempfile.mkdtemp(prefix="jobs-")
+        env = {"JOBS_DIR": self.jobs_dir, **(env or {})}
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(ARTIFACTS_DIR, f"server-{self.port}.log")
         os.makedirs(ARTIFACTS_DIR, exist_ok=True)
@@ -88,6 +94,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        shutil.rmtree(self.jobs_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

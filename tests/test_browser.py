@@ -154,3 +154,43 @@ def test_denied_camera_permission_shows_how_to_fix_it(denying_browser, live_serv
     assert "permission was denied" in page.text_content("#message")
     assert page.is_enabled("#start")
     page.close()
+
+
+@pytest.fixture(scope="module")
+def upload_clip(tmp_path_factory):
+    """The talking-head sample (it has audio) where present, else a drawn clip."""
+    import clips
+
+    sample = os.path.join(SAMPLES_DIR, "clip_talking_head_tps_driving.mp4")
+    if os.path.isfile(sample):
+        return sample
+    return clips.drawn_clip(tmp_path_factory.mktemp("upload") / "drawn.mp4")
+
+
+def test_upload_page_processes_a_video_plays_it_and_draws_the_chart(browser, live_server,
+                                                                      upload_clip):
+    errors = []
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/upload")
+    page.set_input_files("#file", upload_clip)
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    assert page.text_content("#job-status") == "done"
+    # The annotated H.264 video loads and plays in Chromium.
+    page.wait_for_function("document.getElementById('result-video').readyState >= 2",
+                           timeout=30_000)
+    page.evaluate("document.getElementById('result-video').muted = true")
+    page.evaluate("document.getElementById('result-video').play()")
+    page.wait_for_function("document.getElementById('result-video').currentTime > 0.5",
+                           timeout=30_000)
+    duration = page.evaluate("document.getElementById('result-video').duration")
+    assert duration > 1.5
+    # The chart has data for the face, and the summary table a row per face.
+    points = page.evaluate("Chart.getChart('chart').data.datasets.map(d => d.data.length)")
+    assert len(points) == 7 and min(points) > 10
+    assert page.locator("#summary tr").count() >= 2
+    assert page.locator("#recent li").count() >= 1
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "upload.png"), full_page=True)
+    assert errors == []
+    page.close()

@@ -9,38 +9,16 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, shared_file
-from synthetic import scene
+import clips
 from webapp import video
 from webapp.vision.preprocess import EMOTIONS
 
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def streams(path):
-    """The codec names of a file's video and audio streams, from ffmpeg's banner."""
-    banner = subprocess.run([FFMPEG, "-hide_banner", "-i", path], capture_output=True,
-                            text=True).stderr
-    return [line.split(":")[3].split()[0] for line in banner.splitlines()
-            if line.strip().startswith("Stream #") and len(line.split(":")) > 3]
-
-
 @pytest.fixture(scope="module")
 def drawn_clip(tmp_path_factory):
-    """A 2-second 320x240 clip of a drawn face moving, 15 fps, with a sine tone."""
+    """(silent, with a tone): 2-second 320x240 clips of a drawn face moving, 15 fps."""
     folder = tmp_path_factory.mktemp("clip")
-    silent = str(folder / "silent.mp4")
-    writer = imageio_ffmpeg.write_frames(silent, (320, 240), pix_fmt_in="bgr24", fps=15,
-                                         codec="libx264", macro_block_size=2,
-                                         ffmpeg_log_level="error")
-    writer.send(None)
-    for i in range(30):
-        writer.send(scene(320, 240, faces=((30 + 2 * i, 30, 180),)))
-    writer.close()
-    with_audio = str(folder / "tone.mp4")
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", silent, "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", "-shortest",
-                    with_audio], check=True)
-    return silent, with_audio
+    return (clips.drawn_clip(folder / "silent.mp4", audio=False),
+            clips.drawn_clip(folder / "tone.mp4"))
 
 
 def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_path):
@@ -51,7 +29,7 @@ def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_pa
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(output)
     assert frames == 30 == info["frames"]
     assert abs(seconds - 2.0) < 0.15
-    assert streams(output) == ["h264", "aac"]
+    assert clips.stream_codecs(output) == ["h264", "aac"]
     assert progress[-1] == (30, 30)
     assert len(rows) == 30 and {r["face_id"] for r in rows} == {1}
     assert all(r["emotion"] in EMOTIONS for r in rows)
@@ -61,7 +39,7 @@ def test_silent_clip_stays_silent(engine, drawn_clip, tmp_path):
     silent, _ = drawn_clip
     info, _ = video.annotate(engine, silent, str(tmp_path / "out.mp4"))
     assert info["audio"] is False
-    assert streams(str(tmp_path / "out.mp4")) == ["h264"]
+    assert clips.stream_codecs(str(tmp_path / "out.mp4")) == ["h264"]
 
 
 def test_cli_writes_video_csv_and_json_that_agree(drawn_clip, tmp_path):
@@ -114,6 +92,6 @@ def test_real_clip_round_trip(engine, tmp_path):
     output = str(tmp_path / "out.mp4")
     info, rows = video.annotate(engine, source, output)
     assert imageio_ffmpeg.count_frames_and_secs(output) == (169, pytest.approx(6.76, abs=0.05))
-    assert streams(output) == ["h264", "aac"]
+    assert clips.stream_codecs(output) == ["h264", "aac"]
     frames_with_face = {r["frame"] for r in rows}
     assert len(frames_with_face) >= 0.95 * 169

@@ -5,6 +5,7 @@ import os
 from flask import Flask
 
 from webapp.config import ROOT, Config
+from webapp.errors import register_error_handlers
 from webapp.extensions import socketio
 
 
@@ -34,12 +35,25 @@ def create_app(overrides=None):
         engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"],
         app.config["MAX_FRAME_RATE"])
 
+    from webapp.jobs.events import JobWatcher
+    from webapp.jobs.runner import JobRunner
+    from webapp.jobs.store import JobStore
+
+    store = JobStore(app.config["JOBS_DIR"])
+    app.extensions["job_store"] = store
+    app.extensions["job_watcher"] = JobWatcher(store)
+    app.extensions["job_runner"] = JobRunner(
+        store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
+        workers=app.config["JOB_WORKERS"], retention_seconds=app.config["JOB_RETENTION_SECONDS"])
+
     from webapp import api, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    register_error_handlers(app)
 
-    import webapp.live.events  # noqa: F401  (registers the Socket.IO handlers)
+    import webapp.jobs.events  # noqa: F401  (registers the Socket.IO handlers)
+    import webapp.live.events  # noqa: F401
 
     socketio.init_app(
         app,
@@ -49,4 +63,6 @@ def create_app(overrides=None):
         max_http_buffer_size=app.config["MAX_FRAME_BYTES"] * 4,
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"],
     )
+    if app.config.get("START_JOB_WORKERS", True):
+        app.extensions["job_runner"].start()
     return app

@@ -29,6 +29,13 @@ class Config:
     MAX_FRAME_RATE = _int("MAX_FRAME_RATE", 30)  # frames per second per connection
     # Images posted to /api/analyze.
     MAX_IMAGE_PIXELS = _int("MAX_IMAGE_PIXELS", 4096 * 4096)
-    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
+    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+
+    # Video jobs: files and a SQLite record under JOBS_DIR.
+    JOBS_DIR = os.environ.get("JOBS_DIR", os.path.join(ROOT, "instance", "jobs"))
+    JOB_WORKERS = _int("JOB_WORKERS", 1)
+    JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
+    MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)
+    MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 1920 * 1080)
     # Socket.IO: origins allowed to connect ("*" for any; default: same origin).
     CORS_ALLOWED_ORIGINS = os.environ.get("CORS_ALLOWED_ORIGINS") or None

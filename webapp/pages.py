@@ -8,3 +8,9 @@ bp = Blueprint("pages", __name__)
 def live():
     """The live webcam page."""
     return render_template("live.html")
+
+
+@bp.get("/upload")
+def upload():
+    """Upload a video (or a photo) to annotate."""
+    return render_template("upload.html")

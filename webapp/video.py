@@ -33,21 +33,21 @@ class Cancelled(Exception):
 
 
 def probe(path):
-    """Video facts from ffmpeg: size, fps, duration, frame count, audio (or VideoError)."""
+    """Video facts from the container header: size, fps, duration, an estimated
+    frame count and whether it has audio. Raises VideoError if ffmpeg cannot
+    find a video stream in it."""
     try:
         reader = imageio_ffmpeg.read_frames(path)
         meta = next(reader)
         reader.close()
     except (RuntimeError, StopIteration, OSError) as error:
-        raise VideoError(f"not a readable video: {str(error).splitlines()[0][:200]}") from None
+        message = str(error).strip().splitlines()[-1][:200] if str(error).strip() else ""
+        raise VideoError(f"not a readable video ({message or 'no frames'})") from None
     if not meta.get("size") or not meta.get("fps"):
         raise VideoError("no video stream found")
-    try:
-        frames, seconds = imageio_ffmpeg.count_frames_and_secs(path)
-    except (RuntimeError, OSError):
-        frames, seconds = round(meta["fps"] * (meta.get("duration") or 0)), meta.get("duration")
+    duration = float(meta.get("duration") or 0)
     return {"width": meta["size"][0], "height": meta["size"][1], "fps": float(meta["fps"]),
-            "duration": float(seconds or 0), "frames": int(frames),
+            "duration": duration, "frames": round(duration * meta["fps"]),
             "audio": meta.get("audio_codec") is not None}
 
 
@@ -75,7 +75,7 @@ def annotate(engine, input_path, output_path, on_progress=None, should_cancel=No
     writer.send(None)
     session, rows, done = engine.session(), [], 0
     try:
-        for raw in reader:
+        for raw in _frames(reader, done_so_far=lambda: done):
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
             frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3).copy()
@@ -90,6 +90,19 @@ def annotate(engine, input_path, output_path, on_progress=None, should_cancel=No
         writer.close()
     info["frames"] = done
     return info, rows
+
+
+def _frames(reader, done_so_far):
+    """The reader's frames; a decoding failure midway becomes a VideoError."""
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except (RuntimeError, OSError) as error:
+            raise VideoError(f"the video is damaged after frame {done_so_far()}: "
+                             f"{str(error).strip()[:200]}") from None
+        yield raw
 
 
 def write_csv(rows, path):

@@ -1,0 +1,264 @@
+// Upload page: a video becomes a background job (progress over Socket.IO, polling
+// as the fallback); a photo is analysed at once and annotated in the page.
+"use strict";
+
+(function () {
+  const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+  const EMOTION_COLOURS = {
+    angry: "#e57373", disgust: "#9ccc65", fear: "#ba68c8", happy: "#ffd54f",
+    sad: "#64b5f6", surprise: "#ff8a65", neutral: "#b0bec5",
+  };
+  const FACE_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"];
+  const RECENT_KEY = "emotion-recent-jobs";
+  const $ = (id) => document.getElementById(id);
+  const socket = io();
+  let current = null; // {id, name, startedAt}
+  let chart = null;
+  let pollTimer = null;
+
+  function showMessage(text) {
+    $("message").textContent = text;
+    $("message").hidden = !text;
+  }
+
+  // ---- recent jobs, remembered in this browser only ----
+  function recentJobs() {
+    try { return JSON.parse(localStorage.getItem(RECENT_KEY)) || []; } catch { return []; }
+  }
+
+  function saveRecent(jobs) {
+    localStorage.setItem(RECENT_KEY, JSON.stringify(jobs.slice(0, 20)));
+    renderRecent();
+  }
+
+  function renderRecent() {
+    $("recent").replaceChildren(...recentJobs().map((job) => {
+      const item = document.createElement("li");
+      const open = document.createElement("a");
+      open.href = "#";
+      open.textContent = job.name;
+      open.addEventListener("click", (event) => { event.preventDefault(); follow(job.id, job.name); });
+      const when = document.createElement("span");
+      when.className = "muted";
+      when.textContent = new Date(job.created).toLocaleString();
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.addEventListener("click", async () => {
+        await fetch(`/api/videos/${job.id}`, { method: "DELETE" });
+        saveRecent(recentJobs().filter((j) => j.id !== job.id));
+        if (current && current.id === job.id) $("job").hidden = true;
+      });
+      item.append(open, when, remove);
+      return item;
+    }));
+  }
+
+  // ---- choosing a file ----
+  function handleFile(file) {
+    if (!file) return;
+    showMessage("");
+    if (file.type.startsWith("image/")) analysePhoto(file);
+    else uploadVideo(file);
+  }
+
+  const dropzone = $("dropzone");
+  $("file").addEventListener("change", (event) => handleFile(event.target.files[0]));
+  dropzone.addEventListener("dragover", (event) => { event.preventDefault(); dropzone.classList.add("over"); });
+  dropzone.addEventListener("dragleave", () => dropzone.classList.remove("over"));
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropzone.classList.remove("over");
+    handleFile(event.dataTransfer.files[0]);
+  });
+
+  function resetJobView(name) {
+    $("job").hidden = false;
+    $("job-name").textContent = name;
+    $("job-status").textContent = "";
+    for (const id of ["uploading", "processing", "result", "photo-result"]) $(id).hidden = true;
+  }
+
+  // ---- videos ----
+  function uploadVideo(file) {
+    resetJobView(file.name);
+    $("uploading").hidden = false;
+    const form = new FormData();
+    form.append("video", file);
+    const request = new XMLHttpRequest();
+    request.open("POST", "/api/videos");
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable) $("upload-progress").value = event.loaded / event.total;
+    };
+    request.onload = () => {
+      $("uploading").hidden = true;
+      let body = {};
+      try { body = JSON.parse(request.responseText); } catch { /* not JSON */ }
+      if (request.status !== 202) {
+        showMessage(body.error ? body.error.message : `Upload failed (HTTP ${request.status}).`);
+        $("job").hidden = true;
+        return;
+      }
+      saveRecent([{ id: body.id, name: file.name, created: Date.now() }, ...recentJobs()]);
+      follow(body.id, file.name);
+    };
+    request.onerror = () => { showMessage("The upload failed: the server could not be reached."); };
+    request.send(form);
+  }
+
+  function follow(id, name) {
+    resetJobView(name);
+    current = { id, name, startedAt: null };
+    $("processing").hidden = false;
+    socket.emit("watch_job", id, (job) => (job.error ? gone() : showJob(job)));
+    clearInterval(pollTimer);
+    pollTimer = setInterval(poll, 2000); // fallback when Socket.IO is not connected
+  }
+
+  async function poll() {
+    if (!current || socket.connected) return;
+    const response = await fetch(`/api/videos/${current.id}`);
+    if (response.status === 404) gone();
+    else showJob(await response.json());
+  }
+
+  function gone() {
+    clearInterval(pollTimer);
+    $("processing").hidden = true;
+    $("job-status").textContent = "expired or deleted";
+  }
+
+  socket.on("job", (job) => { if (current && job.id === current.id) showJob(job); });
+
+  function showJob(job) {
+    $("job-status").textContent = job.status;
+    $("job-status").dataset.status = job.status;
+    if (job.status === "processing" || job.status === "queued") {
+      $("processing").hidden = false;
+      $("process-progress").value = job.progress;
+      $("frames").textContent = `${job.frames_done} / ${job.frames_total || "?"} frames`;
+      if (job.status === "processing" && job.progress > 0) {
+        current.startedAt = current.startedAt || { time: Date.now(), progress: job.progress };
+        const rate = (job.progress - current.startedAt.progress) / ((Date.now() - current.startedAt.time) / 1000);
+        if (rate > 0) $("eta").textContent = `about ${Math.ceil((1 - job.progress) / rate)} s left`;
+      }
+      return;
+    }
+    clearInterval(pollTimer);
+    $("processing").hidden = true;
+    if (job.status === "done") showResult(job.id);
+    else if (job.status === "failed") showMessage(`Processing failed: ${job.error}`);
+  }
+
+  $("cancel").addEventListener("click", () => {
+    if (current) fetch(`/api/videos/${current.id}/cancel`, { method: "POST" });
+  });
+
+  async function showResult(id) {
+    $("result").hidden = false;
+    $("result-video").src = `/api/videos/${id}/video`;
+    $("download-video").href = `/api/videos/${id}/video?download=1`;
+    $("download-csv").href = `/api/videos/${id}/results.csv?download=1`;
+    $("download-json").href = `/api/videos/${id}/results.json?download=1`;
+    const results = await (await fetch(`/api/videos/${id}/results.json`)).json();
+    const byFace = new Map();
+    for (const row of results.rows) {
+      if (!byFace.has(row.face_id)) byFace.set(row.face_id, []);
+      byFace.get(row.face_id).push(row);
+    }
+    $("face-select").replaceChildren(...[...byFace.keys()].map((faceId) => new Option(`Face ${faceId}`, faceId)));
+    const draw = () => drawChart(byFace.get(Number($("face-select").value)) || []);
+    $("face-select").onchange = draw;
+    draw();
+    drawSummary(byFace);
+  }
+
+  function drawChart(rows) {
+    if (chart) chart.destroy();
+    chart = new Chart($("chart"), {
+      type: "line",
+      data: {
+        datasets: EMOTIONS.map((emotion) => ({
+          label: emotion,
+          data: rows.map((row) => ({ x: row.time, y: row[emotion] })),
+          borderColor: EMOTION_COLOURS[emotion],
+          backgroundColor: EMOTION_COLOURS[emotion],
+          pointRadius: 0,
+          borderWidth: 2,
+        })),
+      },
+      options: {
+        animation: false,
+        parsing: false,
+        scales: {
+          x: { type: "linear", title: { display: true, text: "seconds" } },
+          y: { min: 0, max: 1, title: { display: true, text: "probability" } },
+        },
+      },
+    });
+  }
+
+  function drawSummary(byFace) {
+    const header = document.createElement("tr");
+    header.append(...["face", "frames", ...EMOTIONS].map((text) => {
+      const cell = document.createElement("th");
+      cell.textContent = text;
+      return cell;
+    }));
+    const rows = [...byFace.entries()].map(([faceId, faceRows]) => {
+      const row = document.createElement("tr");
+      const cells = [`Face ${faceId}`, String(faceRows.length), ...EMOTIONS.map((emotion) => {
+        const share = faceRows.filter((r) => r.emotion === emotion).length / faceRows.length;
+        return `${(share * 100).toFixed(0)}%`;
+      })];
+      row.append(...cells.map((text) => {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        return cell;
+      }));
+      return row;
+    });
+    $("summary").replaceChildren(header, ...rows);
+  }
+
+  // ---- photos: analysed at once ----
+  async function analysePhoto(file) {
+    resetJobView(file.name);
+    const form = new FormData();
+    form.append("image", file);
+    const response = await fetch("/api/analyze", { method: "POST", body: form });
+    const body = await response.json();
+    if (!response.ok) {
+      showMessage(body.error ? body.error.message : `Analysis failed (HTTP ${response.status}).`);
+      $("job").hidden = true;
+      return;
+    }
+    const image = await createImageBitmap(file);
+    const canvas = $("photo-canvas");
+    canvas.width = image.width;
+    canvas.height = image.height;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    const line = Math.max(2, Math.round(Math.min(image.width, image.height) / 240));
+    context.lineWidth = line;
+    context.font = `600 ${line * 8}px system-ui, sans-serif`;
+    context.textBaseline = "bottom";
+    for (const face of body.faces) {
+      const [x, y, w, h] = face.box;
+      const colour = FACE_COLOURS[(face.id - 1) % FACE_COLOURS.length];
+      context.strokeStyle = colour;
+      context.strokeRect(x, y, w, h);
+      const label = `${face.id}: ${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      context.fillStyle = colour;
+      context.fillRect(x, y - line * 10, context.measureText(label).width + line * 2, line * 10);
+      context.fillStyle = "#00131d";
+      context.fillText(label, x + line, y - line);
+    }
+    $("photo-result").hidden = false;
+    $("job-status").textContent = `${body.faces.length} face(s)`;
+    $("download-photo").href = canvas.toDataURL("image/png");
+    $("download-photo-json").href = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }));
+  }
+
+  renderRecent();
+})();

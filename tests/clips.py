@@ -1,0 +1,35 @@
+"""Small video files the tests make with ffmpeg (imageio-ffmpeg's binary)."""
+import subprocess
+
+import imageio_ffmpeg
+
+from synthetic import scene
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
+    """An MP4 of a drawn face moving; with a 440 Hz tone when `audio`."""
+    silent = str(path) + ".silent.mp4"
+    writer = imageio_ffmpeg.write_frames(silent, size, pix_fmt_in="bgr24", fps=fps,
+                                         codec="libx264", macro_block_size=2,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    face = min(size) * 3 // 4
+    for i in range(frames):
+        writer.send(scene(*size, faces=((size[0] // 10 + 2 * i, (size[1] - face) // 2, face),)))
+    writer.close()
+    if not audio:
+        return silent
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", silent, "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={frames / fps}", "-c:v", "copy", "-c:a", "aac",
+                    "-shortest", str(path)], check=True)
+    return str(path)
+
+
+def stream_codecs(path):
+    """The codec names of a file's streams, in order, from ffmpeg's banner."""
+    banner = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,
+                            text=True).stderr
+    return [line.split(":")[3].split()[0] for line in banner.splitlines()
+            if line.strip().startswith("Stream #") and len(line.split(":")) > 3]

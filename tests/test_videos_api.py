@@ -1,0 +1,182 @@
+"""Video jobs through the HTTP API (in-process app, real worker threads,
+real ffmpeg decode/encode)."""
+import csv
+import io
+import json
+import time
+
+import imageio_ffmpeg
+import pytest
+
+import clips
+from webapp import create_app
+
+
+@pytest.fixture(scope="module")
+def tone_clip(tmp_path_factory):
+    return clips.drawn_clip(tmp_path_factory.mktemp("clip") / "tone.mp4")
+
+
+def post_video(client, data, name="clip.mp4"):
+    return client.post("/api/videos", data={"video": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def wait_finished(client, job_id, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/videos/{job_id}").get_json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job still {job['status']} after {timeout} s")
+
+
+def test_video_round_trip(client, tone_clip, tmp_path):
+    response = post_video(client, open(tone_clip, "rb").read())
+    assert response.status_code == 202
+    job_id = response.get_json()["id"]
+    assert len(job_id) >= 22
+    job = wait_finished(client, job_id)
+    assert job == {"id": job_id, "status": "done", "progress": 1.0, "frames_done": 30,
+                   "frames_total": 30, "error": None}
+
+    annotated = tmp_path / "annotated.mp4"
+    annotated.write_bytes(client.get(f"/api/videos/{job_id}/video").data)
+    assert imageio_ffmpeg.count_frames_and_secs(str(annotated))[0] == 30
+    assert clips.stream_codecs(annotated) == ["h264", "aac"]
+
+    csv_rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/api/videos/{job_id}/results.csv").get_data(as_text=True))))
+    json_rows = client.get(f"/api/videos/{job_id}/results.json").get_json()["rows"]
+    assert len(csv_rows) == len(json_rows) == 30
+    assert [int(r["frame"]) for r in csv_rows] == [r["frame"] for r in json_rows]
+    assert all(a["emotion"] == b["emotion"] for a, b in zip(csv_rows, json_rows))
+
+    download = client.get(f"/api/videos/{job_id}/video?download=1")
+    assert "attachment" in download.headers["Content-Disposition"]
+    partial = client.get(f"/api/videos/{job_id}/video", headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206 and len(partial.data) == 100
+
+
+def test_non_video_file_is_refused_with_415(client):
+    response = post_video(client, b"%PDF-1.4 this is a document", name="movie.mp4")
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "not_a_video"
+
+
+def test_truncated_video_is_refused_or_fails_with_a_reason(client, tone_clip):
+    data = open(tone_clip, "rb").read()
+    response = post_video(client, data[: len(data) // 3])
+    if response.status_code == 415:
+        return
+    assert response.status_code == 202
+    job = wait_finished(client, response.get_json()["id"])
+    assert job["status"] in ("failed", "done")
+    if job["status"] == "failed":
+        assert job["error"]
+
+
+def test_oversize_upload_is_413(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "MAX_CONTENT_LENGTH": 1000})
+    response = post_video(app.test_client(), open(tone_clip, "rb").read())
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "too_large"
+
+
+def test_too_long_video_is_413_with_the_limit(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "MAX_VIDEO_SECONDS": 1})
+    response = post_video(app.test_client(), open(tone_clip, "rb").read())
+    assert response.status_code == 413
+    assert "limit is 1 s" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("job_id", ["nope", "A" * 24, "..%2F..%2Fetc%2Fpasswd", "../jobs.sqlite3"])
+def test_unknown_or_malformed_job_ids_are_404(client, job_id):
+    for path in (f"/api/videos/{job_id}", f"/api/videos/{job_id}/video",
+                 f"/api/videos/{job_id}/results.csv"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] in ("unknown_job", "not_found")
+    assert client.delete(f"/api/videos/{job_id}").status_code == 404
+
+
+def test_missing_field_is_400(client):
+    response = client.post("/api/videos", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400
+
+
+def test_results_of_an_unfinished_job_are_409(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "START_JOB_WORKERS": False})
+    client = app.test_client()
+    job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
+    assert client.get(f"/api/videos/{job_id}").get_json()["status"] == "queued"
+    assert client.get(f"/api/videos/{job_id}/video").status_code == 409
+
+
+def test_delete_removes_the_job_and_its_files(client, app, tone_clip):
+    job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
+    wait_finished(client, job_id)
+    folder = app.extensions["job_store"].folder(job_id)
+    assert client.delete(f"/api/videos/{job_id}").status_code == 204
+    assert client.get(f"/api/videos/{job_id}").status_code == 404
+    import os
+
+    assert not os.path.exists(folder)
+
+
+def test_cancel_a_queued_job(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "START_JOB_WORKERS": False})
+    client = app.test_client()
+    job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
+    assert client.post(f"/api/videos/{job_id}/cancel").get_json()["status"] == "cancelled"
+
+
+def test_restart_in_the_middle_of_a_queue_loses_no_job(tmp_path, tone_clip):
+    jobs_dir = str(tmp_path / "jobs")
+    stopped = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir,
+                          "START_JOB_WORKERS": False})
+    client = stopped.test_client()
+    ids = [post_video(client, open(tone_clip, "rb").read()).get_json()["id"] for _ in range(3)]
+    # The first one was being processed when the server stopped.
+    stopped.extensions["job_store"].update(ids[0], status="processing", attempts=1)
+
+    restarted = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir})
+    client = restarted.test_client()
+    for job_id in ids:
+        assert wait_finished(client, job_id)["status"] == "done"
+
+
+def test_job_interrupted_too_often_is_failed_with_the_reason(tmp_path, tone_clip):
+    jobs_dir = str(tmp_path / "jobs")
+    stopped = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir,
+                          "START_JOB_WORKERS": False})
+    job_id = post_video(stopped.test_client(), open(tone_clip, "rb").read()).get_json()["id"]
+    stopped.extensions["job_store"].update(job_id, status="processing", attempts=2)
+    restarted = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir})
+    job = wait_finished(restarted.test_client(), job_id)
+    assert job["status"] == "failed" and "server stopped" in job["error"]
+
+
+def test_expired_jobs_are_deleted(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "JOB_RETENTION_SECONDS": 1})
+    client = app.test_client()
+    job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
+    wait_finished(client, job_id)
+    deadline = time.time() + 10
+    while client.get(f"/api/videos/{job_id}").status_code != 404:
+        assert time.time() < deadline, "finished job not deleted after its retention time"
+        time.sleep(0.2)
+
+
+def test_results_json_describes_the_video(client, tone_clip):
+    job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
+    wait_finished(client, job_id)
+    body = json.loads(client.get(f"/api/videos/{job_id}/results.json").data)
+    assert body["video"]["frames"] == 30 and body["video"]["audio"] is True
+    assert body["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

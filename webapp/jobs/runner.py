@@ -1,0 +1,79 @@
+"""The embedded job runner: a queue, a few workers and a retention sweeper.
+
+Workers are tasks of the server's async mode (green threads under eventlet);
+each job's CPU work runs on a real OS thread through `run_blocking`, so the
+live page stays responsive while a video is processed. State lives in the
+JobStore: on start, queued jobs are queued again, and a job that was running
+when the server stopped is retried once, then marked failed with the reason.
+"""
+import logging
+import queue
+
+from webapp.jobs.tasks import process_video
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    def __init__(self, store, engine, run_blocking, start_task, sleep, workers=1,
+                 retention_seconds=24 * 3600, max_attempts=2):
+        self.store = store
+        self.engine = engine
+        self.run_blocking = run_blocking
+        self.start_task = start_task
+        self.sleep = sleep
+        self.workers = workers
+        self.retention_seconds = retention_seconds
+        self.max_attempts = max_attempts
+        self.queue = queue.Queue()
+
+    def start(self):
+        self.recover()
+        for _ in range(self.workers):
+            self.start_task(self._work)
+        self.start_task(self._sweep)
+
+    def recover(self):
+        """Requeue what a previous run of the server left unfinished."""
+        for job_id in self.store.ids_with_status("processing"):
+            job = self.store.get(job_id)
+            if job["attempts"] >= self.max_attempts:
+                self.store.update(job_id, status="failed",
+                                  error="the server stopped while this job was processing, "
+                                        f"{job['attempts']} times")
+            else:
+                self.store.update(job_id, status="queued", progress=0, frames_done=0)
+        for job_id in self.store.ids_with_status("queued"):
+            self.queue.put(job_id)
+
+    def submit(self, job_id):
+        self.store.update(job_id, status="queued")
+        self.queue.put(job_id)
+
+    def _work(self):
+        while True:
+            job_id = self.queue.get()
+            try:
+                self.run_blocking(self.run_job, job_id)
+            except Exception:  # recorded in the job by run_job; the worker goes on
+                log.exception("job %s failed", job_id)
+
+    def run_job(self, job_id):
+        """Process one job (on a worker OS thread), recording every outcome."""
+        job = self.store.get(job_id)
+        if job is None or job["status"] != "queued":
+            return  # deleted or cancelled while it waited
+        self.store.update(job_id, status="processing", attempts=job["attempts"] + 1)
+        try:
+            status, error = process_video(self.store, self.engine, job_id)
+        except Exception as exception:
+            log.exception("job %s crashed", job_id)
+            status, error = "failed", f"internal error: {type(exception).__name__}"
+        if self.store.get(job_id) is not None:
+            self.store.update(job_id, status=status, error=error)
+
+    def _sweep(self):
+        while True:
+            for job_id in self.store.expired(self.retention_seconds):
+                self.store.delete(job_id)
+            self.sleep(min(60, self.retention_seconds / 2))
