@@ -48,3 +48,29 @@ def test_live_page_is_served_with_its_scripts(client):
     assert b'id="overlay"' in page.data
     assert client.get("/static/vendor/socket.io.min.js").status_code == 200
     assert client.get("/static/js/live.js").status_code == 200
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"model": "ok", "job_store": "ok"}
+
+
+def test_pages_carry_strict_security_headers(client):
+    for path in ("/", "/upload", "/api/videos/unknown-id-0000000000"):
+        headers = client.get(path).headers
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_pages_have_no_inline_script_or_style(client):
+    import re
+
+    for path in ("/", "/upload"):
+        html = client.get(path).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+        assert "style=" not in html and "<style" not in html

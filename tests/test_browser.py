@@ -3,6 +3,7 @@ face video: the overlay must show a box and an emotion label."""
 import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -73,6 +74,15 @@ def denying_browser(playwright_instance):
     browser.close()
 
 
+def wait_until(page, expression, timeout=30):
+    """Poll a JS expression from Python. (Playwright's wait_for_function evaluates
+    its predicate with eval inside the page, which the pages' CSP forbids.)"""
+    deadline = time.time() + timeout
+    while not page.evaluate(expression):
+        assert time.time() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(100)
+
+
 def overlay_painted_pixels(page):
     return page.evaluate("""() => {
         const canvas = document.getElementById('overlay');
@@ -106,8 +116,7 @@ def open_live_page(browser, live_server, errors):
 def test_live_page_shows_box_label_bars_and_status(browser, live_server):
     errors = []
     page = open_live_page(browser, live_server, errors)
-    page.wait_for_function("document.getElementById('fps').textContent !== '– fps'",
-                           timeout=30_000)
+    wait_until(page, "document.getElementById('fps').textContent !== '– fps'", timeout=30)
     title = page.text_content("#faces li .face-title")
     assert any(f": {emotion} " in title for emotion in EMOTIONS), title
     bar_widths = page.eval_on_selector_all(
@@ -178,12 +187,10 @@ def test_upload_page_processes_a_video_plays_it_and_draws_the_chart(browser, liv
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     assert page.text_content("#job-status") == "done"
     # The annotated H.264 video loads and plays in Chromium.
-    page.wait_for_function("document.getElementById('result-video').readyState >= 2",
-                           timeout=30_000)
+    wait_until(page, "document.getElementById('result-video').readyState >= 2", timeout=30)
     page.evaluate("document.getElementById('result-video').muted = true")
     page.evaluate("document.getElementById('result-video').play()")
-    page.wait_for_function("document.getElementById('result-video').currentTime > 0.5",
-                           timeout=30_000)
+    wait_until(page, "document.getElementById('result-video').currentTime > 0.5", timeout=30)
     duration = page.evaluate("document.getElementById('result-video').duration")
     assert duration > 1.5
     # The chart has data for the face, and the summary table a row per face.

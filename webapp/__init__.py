@@ -6,6 +6,7 @@ from flask import Flask
 
 from webapp.config import ROOT, Config
 from webapp.errors import register_error_handlers
+from webapp.security import register_security_headers
 from webapp.extensions import socketio
 
 
@@ -46,11 +47,13 @@ def create_app(overrides=None):
         store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
         workers=app.config["JOB_WORKERS"], retention_seconds=app.config["JOB_RETENTION_SECONDS"])
 
-    from webapp import api, pages
+    from webapp import api, health, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     register_error_handlers(app)
+    register_security_headers(app)
 
     import webapp.jobs.events  # noqa: F401  (registers the Socket.IO handlers)
     import webapp.live.events  # noqa: F401

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes for hosts and orchestrators."""
+import numpy as np
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up and serving."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready for traffic: the model answers and the job store is reachable."""
+    checks = {}
+    try:
+        engine = current_app.extensions["emotion_engine"]
+        probabilities = engine.classifier.predict([np.zeros(engine.classifier.input_size, np.uint8)])
+        checks["model"] = "ok" if probabilities.shape == (1, len(engine.labels)) else "bad output"
+    except Exception as error:  # reported, not raised: this is a probe
+        checks["model"] = f"error: {type(error).__name__}"
+    try:
+        current_app.extensions["job_store"].ids_with_status("queued")
+        checks["job_store"] = "ok"
+    except Exception as error:
+        checks["job_store"] = f"error: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
+        200 if ready else 503)
