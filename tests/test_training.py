@@ -2,6 +2,7 @@
 import csv
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
@@ -157,6 +158,14 @@ def test_pipeline_trains_evaluates_and_exports_end_to_end(tmp_path, tiny_csv):
     keras_probabilities = export.predict_keras(export.load_model(str(run / "best.keras")), x)
     tflite_probabilities = export.predict_tflite(tflite_path, x)
     assert np.allclose(keras_probabilities, tflite_probabilities, atol=1e-4)
+
+    # int8 weights (the shipped form): close to the float model, same answers.
+    quantized_path = export.export(str(run / "best.keras"), str(tmp_path / "q"),
+                                   quantize="dynamic")
+    assert os.path.getsize(quantized_path) < os.path.getsize(tflite_path) / 2
+    quantized = export.predict_tflite(quantized_path, x)
+    assert np.abs(quantized - keras_probabilities).max() < 0.05
+    assert (quantized.argmax(1) == keras_probabilities.argmax(1)).mean() >= 0.9
 
 
 def test_training_resumes_from_its_backup(tmp_path, tiny_csv):

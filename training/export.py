@@ -44,9 +44,17 @@ def predict_keras(model, x, batch_size=256):
     return np.concatenate(outputs)[: len(x)].astype(np.float64)
 
 
-def to_tflite(model):
-    """The model as TFLite flatbuffer bytes (float32)."""
+QUANTIZATIONS = ("none", "float16", "dynamic")
+
+
+def to_tflite(model, quantize="none"):
+    """The model as TFLite flatbuffer bytes: float32 weights, float16 weights
+    (half the size, same arithmetic), or dynamic-range int8 weights."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
 
 
@@ -64,10 +72,12 @@ def predict_tflite(tflite_path, x, threads=1):
     return np.array(outputs, dtype=np.float64)
 
 
-def model_card(model, metrics=None):
+def model_card(model, metrics=None, quantize="none"):
     """The JSON sidecar that tells a user how to feed the model."""
     return {
         "format": "tflite",
+        "weights": {"none": "float32", "float16": "float16", "dynamic": "int8 (dynamic range)"}[
+            quantize],
         "architecture": model.name,
         "parameters": int(model.count_params()),
         "labels": list(EMOTIONS),
@@ -82,18 +92,18 @@ def model_card(model, metrics=None):
     }
 
 
-def export(model_path, out_dir="models", name="emotion", metrics=None):
+def export(model_path, out_dir="models", name="emotion", metrics=None, quantize="none"):
     """Write <name>.tflite, <name>.keras and <name>.json into out_dir."""
     model = load_model(model_path)
     os.makedirs(out_dir, exist_ok=True)
     tflite_path = os.path.join(out_dir, f"{name}.tflite")
     with open(tflite_path, "wb") as f:
-        f.write(to_tflite(model))
+        f.write(to_tflite(model, quantize))
     keras_path = os.path.join(out_dir, f"{name}.keras")
     if os.path.abspath(model_path) != os.path.abspath(keras_path):
         model.save(keras_path)
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-        json.dump(model_card(model, metrics), f, indent=2)
+        json.dump(model_card(model, metrics, quantize), f, indent=2)
         f.write("\n")
     return tflite_path
 
@@ -104,12 +114,14 @@ def main(argv=None):
     parser.add_argument("--out-dir", default="models")
     parser.add_argument("--name", default="emotion")
     parser.add_argument("--metrics", help="metrics JSON from training.evaluate to embed")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                        help="weight storage of the TFLite file")
     args = parser.parse_args(argv)
     metrics = None
     if args.metrics:
         with open(args.metrics) as f:
             metrics = json.load(f)
-    path = export(args.model, args.out_dir, args.name, metrics)
+    path = export(args.model, args.out_dir, args.name, metrics, args.quantize)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
 
 
