@@ -75,3 +75,15 @@ def test_engine_labels_a_real_face(engine):
 def test_engine_finds_no_face_on_the_no_face_photo(engine):
     image = cv2.imread(shared_file("samples", "noface_coffee.png"))
     assert engine.analyze(image)["faces"] == []
+
+
+def test_mirror_averaging_makes_a_face_and_its_mirror_agree(classifier):
+    rng = np.random.default_rng(2)
+    crop = rng.integers(0, 255, INPUT_SIZE, dtype=np.uint8)
+    mirrored = np.ascontiguousarray(crop[:, ::-1])
+    assert classifier.mirror
+    a, b = classifier.predict([crop, mirrored])
+    assert np.allclose(a, b, atol=1e-5)
+    plain = EmotionClassifier(mirror=False)
+    p, q = plain.predict([crop, mirrored])
+    assert np.allclose((p + q) / 2, a, atol=1e-5)

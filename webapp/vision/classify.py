@@ -1,5 +1,9 @@
 """Face crops -> emotion probabilities, through the TFLite model.
 
+Each face is classified together with its mirror image and the two answers
+averaged (test-time augmentation: the model's PrivateTest figures are
+measured the same way, `training.evaluate --tta`).
+
 The model's sidecar JSON (`models/emotion.json`) says the label order, input
 size and normalisation, so any model exported by `training.export` works.
 A TFLite interpreter is not thread-safe: each thread gets its own.
@@ -35,8 +39,9 @@ def read_model_card(model_path):
 class EmotionClassifier:
     """Batch of grayscale face crops -> (N, labels) probabilities."""
 
-    def __init__(self, model_path=DEFAULT_MODEL, threads=1):
+    def __init__(self, model_path=DEFAULT_MODEL, threads=1, mirror=True):
         self.model_path = os.path.abspath(model_path)
+        self.mirror = mirror  # average each face with its mirror image (test-time augmentation)
         card = read_model_card(self.model_path)
         self.labels = tuple(card["labels"])
         self.input_size = tuple(card["input_size"])
@@ -65,12 +70,18 @@ class EmotionClassifier:
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         x = normalize(np.stack(face_crops)[..., None], self.input_scale, self.input_offset)
+        count = len(x)
+        if self.mirror:
+            x = np.concatenate([x, x[:, :, ::-1]])
         interpreter = self._interpreter()
         input_index = interpreter.get_input_details()[0]["index"]
         if self._local.batch != len(x):
             interpreter.resize_tensor_input(input_index, x.shape)
             interpreter.allocate_tensors()
             self._local.batch = len(x)
-        interpreter.set_tensor(input_index, x)
+        interpreter.set_tensor(input_index, np.ascontiguousarray(x))
         interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+        probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        if self.mirror:
+            return (probabilities[:count] + probabilities[count:]) / 2
+        return probabilities.copy()
