@@ -3,6 +3,7 @@ real ffmpeg decode/encode)."""
 import csv
 import io
 import json
+import os
 import time
 
 import imageio_ffmpeg
@@ -20,6 +21,12 @@ def tone_clip(tmp_path_factory):
 def post_video(client, data, name="clip.mp4"):
     return client.post("/api/videos", data={"video": (io.BytesIO(data), name)},
                        content_type="multipart/form-data")
+
+
+def app_without_workers(jobs_dir):
+    """An app whose jobs stay queued: as if the server stopped before running them."""
+    return create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(jobs_dir),
+                       "START_JOB_WORKERS": False})
 
 
 def wait_finished(client, job_id, timeout=90):
@@ -109,9 +116,7 @@ def test_missing_field_is_400(client):
 
 
 def test_results_of_an_unfinished_job_are_409(tmp_path, tone_clip):
-    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
-                      "START_JOB_WORKERS": False})
-    client = app.test_client()
+    client = app_without_workers(tmp_path / "jobs").test_client()
     job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
     assert client.get(f"/api/videos/{job_id}").get_json()["status"] == "queued"
     assert client.get(f"/api/videos/{job_id}/video").status_code == 409
@@ -123,23 +128,18 @@ def test_delete_removes_the_job_and_its_files(client, app, tone_clip):
     folder = app.extensions["job_store"].folder(job_id)
     assert client.delete(f"/api/videos/{job_id}").status_code == 204
     assert client.get(f"/api/videos/{job_id}").status_code == 404
-    import os
-
     assert not os.path.exists(folder)
 
 
 def test_cancel_a_queued_job(tmp_path, tone_clip):
-    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
-                      "START_JOB_WORKERS": False})
-    client = app.test_client()
+    client = app_without_workers(tmp_path / "jobs").test_client()
     job_id = post_video(client, open(tone_clip, "rb").read()).get_json()["id"]
     assert client.post(f"/api/videos/{job_id}/cancel").get_json()["status"] == "cancelled"
 
 
 def test_restart_in_the_middle_of_a_queue_loses_no_job(tmp_path, tone_clip):
     jobs_dir = str(tmp_path / "jobs")
-    stopped = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir,
-                          "START_JOB_WORKERS": False})
+    stopped = app_without_workers(jobs_dir)
     client = stopped.test_client()
     ids = [post_video(client, open(tone_clip, "rb").read()).get_json()["id"] for _ in range(3)]
     # The first one was being processed when the server stopped.
@@ -153,8 +153,7 @@ def test_restart_in_the_middle_of_a_queue_loses_no_job(tmp_path, tone_clip):
 
 def test_job_interrupted_too_often_is_failed_with_the_reason(tmp_path, tone_clip):
     jobs_dir = str(tmp_path / "jobs")
-    stopped = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir,
-                          "START_JOB_WORKERS": False})
+    stopped = app_without_workers(jobs_dir)
     job_id = post_video(stopped.test_client(), open(tone_clip, "rb").read()).get_json()["id"]
     stopped.extensions["job_store"].update(job_id, status="processing", attempts=2)
     restarted = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": jobs_dir})

@@ -4,12 +4,7 @@
 "use strict";
 
 (function () {
-  const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
-  const EMOTION_COLOURS = {
-    angry: "#e57373", disgust: "#9ccc65", fear: "#ba68c8", happy: "#ffd54f",
-    sad: "#64b5f6", surprise: "#ff8a65", neutral: "#b0bec5",
-  };
-  const FACE_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"];
+  const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
   const QUALITIES = [0.5, 0.65, 0.8];

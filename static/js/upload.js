@@ -3,12 +3,7 @@
 "use strict";
 
 (function () {
-  const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
-  const EMOTION_COLOURS = {
-    angry: "#e57373", disgust: "#9ccc65", fear: "#ba68c8", happy: "#ffd54f",
-    sad: "#64b5f6", surprise: "#ff8a65", neutral: "#b0bec5",
-  };
-  const FACE_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"];
+  const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
   const RECENT_KEY = "emotion-recent-jobs";
   const $ = (id) => document.getElementById(id);
   const socket = io();
