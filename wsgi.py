@@ -10,6 +10,10 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
     eventlet.monkey_patch()
 
+    from webapp.compat import speed_up_eventlet_websocket
+
+    speed_up_eventlet_websocket()
+
 from webapp import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
 
