@@ -6,6 +6,9 @@ first, so that eventlet serves HTTP and WebSocket in one process.
 import os
 
 if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
+    # OS threads that run frames and video jobs off the event loop: a few more
+    # than the cores suffice for CPU-bound work (eventlet's default is 20).
+    os.environ.setdefault("EVENTLET_THREADPOOL_SIZE", "8")
     import eventlet
 
     eventlet.monkey_patch()
