@@ -54,9 +54,10 @@ def free_port():
 
 
 class ServerProcess:
-    """`python wsgi.py` (the real eventlet server) in a subprocess."""
+    """`python wsgi.py` (the real eventlet server), or another command serving
+    wsgi:app on {port}, in a subprocess."""
 
-    def __init__(self, env=None):
+    def __init__(self, env=None, command=None):
         import tempfile
 
         self.port = free_port()
@@ -67,7 +68,8 @@ class ServerProcess:
         os.makedirs(ARTIFACTS_DIR, exist_ok=True)
         environment = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), **(env or {}))
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=REPO_ROOT,
+        command = [part.format(port=self.port) for part in command or [sys.executable, "wsgi.py"]]
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT,
                                         env=environment, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         self._wait_ready()
