@@ -74,3 +74,27 @@ def test_pages_have_no_inline_script_or_style(client):
         html = client.get(path).get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
         assert "style=" not in html and "<style" not in html
+
+
+def test_openapi_document_lists_every_api_route(app):
+    import json
+    import os
+    import re
+
+    from conftest import REPO_ROOT
+
+    with open(os.path.join(REPO_ROOT, "docs", "openapi.json")) as f:
+        documented = {(path, method) for path, item in json.load(f)["paths"].items()
+                      for method in item}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(("/api/", "/healthz", "/readyz")):
+            path = re.sub(r"<any\(video, 'results.csv', 'results.json'\):kind>", "{kind}",
+                          rule.rule)
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path).replace("{job_id}", "{id}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                served.add((path, method.lower()))
+    kinds = {("/api/videos/{id}/" + kind, "get") for kind in ("video", "results.csv",
+                                                               "results.json")}
+    served = (served - {("/api/videos/{id}/{kind}", "get")}) | kinds
+    assert served == documented
