@@ -96,3 +96,12 @@ def test_serving_preprocessing_matches_training():
     assert card["labels"] == list(preprocess.EMOTIONS)
 
 
+
+
+def test_min_hits_hides_a_face_seen_in_one_frame_only(engine):
+    session = engine.session(min_hits=2)
+    assert session.process(scene(640, 480), 0.0)["faces"] == []  # seen once: not yet
+    assert len(session.process(scene(640, 480), 1 / 15)["faces"]) == 1
+    flash = engine.session(min_hits=2)
+    flash.process(scene(640, 480), 0.0)
+    assert flash.process(no_face_scene(), 1 / 15)["faces"] == []

@@ -73,7 +73,7 @@ def annotate(engine, input_path, output_path, on_progress=None, should_cancel=No
         audio_path=input_path if info["audio"] else None,
         audio_codec="aac" if info["audio"] else None)
     writer.send(None)
-    session, rows, done = engine.session(), [], 0
+    session, rows, done = engine.session(min_hits=2), [], 0
     try:
         for raw in _frames(reader, done_so_far=lambda: done):
             if should_cancel is not None and should_cancel():

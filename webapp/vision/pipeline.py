@@ -130,7 +130,7 @@ class StreamSession:
         tracks = self.tracker.update(boxes, probabilities, timestamp)
         self.frames += 1
         faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index)
-                 for t in tracks]
+                 for t in tracks if t.hits >= self.tracker.min_hits]
         return result_dict(faces, gray)
 
     def process_bytes(self, data, timestamp=None, max_pixels=None):

@@ -6,7 +6,10 @@ smoothed with an exponential moving average whose weight depends on the time
 between frames (time constant `tau` seconds), so smoothing is the same at 5
 or 30 frames per second and a sustained change shows within about 2 * tau.
 The shown label also has hysteresis: it only changes when another emotion
-leads it by `switch_margin`, which stops one-frame flips.
+leads it by `switch_margin`, which stops one-frame flips. With `min_hits` > 1,
+a face is shown only once it has been seen in that many frames, which hides
+one-frame false detections (the video jobs use 2; the live stream shows a
+face at once).
 """
 import itertools
 import math
@@ -42,12 +45,13 @@ class Tracker:
     """Keeps face ids stable across a stream and smooths what is shown."""
 
     def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=10,
-                 switch_margin=0.08):
+                 switch_margin=0.08, min_hits=1):
         self.tau = tau
         self.box_tau = box_tau
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.switch_margin = switch_margin
+        self.min_hits = min_hits  # frames a face must be seen in before it is shown
         self.tracks = []
         self._ids = itertools.count(1)
 
