@@ -23,6 +23,10 @@ from webapp.extensions import socketio  # noqa: E402
 app = create_app()
 
 if __name__ == "__main__":
+    from webapp.tls import tls_files
+
     host, port = app.config["HOST"], app.config["PORT"]
-    print(f"Serving on http://{host}:{port}", flush=True)
-    socketio.run(app, host=host, port=port, log_output=False)
+    tls = tls_files(app.config)
+    certificate = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
+    print(f"Serving on http{'s' if tls else ''}://{host}:{port}", flush=True)
+    socketio.run(app, host=host, port=port, log_output=False, **certificate)

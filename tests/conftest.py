@@ -2,6 +2,7 @@
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -57,13 +58,13 @@ class ServerProcess:
     """`python wsgi.py` (the real eventlet server), or another command serving
     wsgi:app on {port}, in a subprocess."""
 
-    def __init__(self, env=None, command=None):
+    def __init__(self, env=None, command=None, scheme="http"):
         import tempfile
 
         self.port = free_port()
-        self.jobs_dir = tempfile.mkdtemp(prefix="jobs-")
+        self.jobs_dir = os.path.join(tempfile.mkdtemp(prefix="instance-"), "jobs")
         env = {"JOBS_DIR": self.jobs_dir, **(env or {})}
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log_path = os.path.join(ARTIFACTS_DIR, f"server-{self.port}.log")
         os.makedirs(ARTIFACTS_DIR, exist_ok=True)
         environment = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), **(env or {}))
@@ -80,7 +81,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: see {self.log_path}")
             try:
-                urllib.request.urlopen(self.url + "/", timeout=2)
+                urllib.request.urlopen(self.url + "/healthz", timeout=2,
+                                       context=ssl._create_unverified_context())
                 return
             except OSError:
                 time.sleep(0.3)
@@ -96,7 +98,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
-        shutil.rmtree(self.jobs_dir, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(self.jobs_dir), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

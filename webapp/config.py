@@ -37,5 +37,9 @@ class Config:
     JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
     MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)
     MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 1920 * 1080)
+    # HTTPS served by this process (see webapp/tls.py); a reverse proxy is the other way.
+    TLS_CERT = os.environ.get("TLS_CERT")
+    TLS_KEY = os.environ.get("TLS_KEY")
+    TLS_SELF_SIGNED = os.environ.get("TLS_SELF_SIGNED", "") not in ("", "0", "false")
     # Socket.IO: origins allowed to connect ("*" for any; default: same origin).
     CORS_ALLOWED_ORIGINS = os.environ.get("CORS_ALLOWED_ORIGINS") or None
