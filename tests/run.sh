@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Python packages, Debian's chromium) and runs the whole suite.
+# Installs what the tests need (Python packages; Debian's chromium for the browser tests and
+# nginx for the reverse-proxy test) and runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install -q -r requirements-dev.txt
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
+if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 fi
 
 python3 -m pytest "$@"
