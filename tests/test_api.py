@@ -98,3 +98,24 @@ def test_openapi_document_lists_every_api_route(app):
                                                                "results.json")}
     served = (served - {("/api/videos/{id}/{kind}", "get")}) | kinds
     assert served == documented
+
+
+def test_too_many_requests_from_one_address_get_429_and_others_go_on(tmp_path):
+    from webapp import create_app
+
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "RATE_LIMIT_ANALYZE": "3 per minute", "START_JOB_WORKERS": False})
+    client = app.test_client()
+    image = jpeg(no_face_scene())
+    for _ in range(3):
+        assert post_image(client, image).status_code == 200
+    refused = post_image(client, image)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"
+    assert "3 per 1 minute" in refused.get_json()["error"]["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    other = client.post("/api/analyze", data={"image": (io.BytesIO(image), "a.jpg")},
+                        content_type="multipart/form-data",
+                        environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 200
+    assert client.get("/").status_code == 200  # pages are not API-limited

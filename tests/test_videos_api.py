@@ -179,3 +179,14 @@ def test_results_json_describes_the_video(client, tone_clip):
     body = json.loads(client.get(f"/api/videos/{job_id}/results.json").data)
     assert body["video"]["frames"] == 30 and body["video"]["audio"] is True
     assert body["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def test_uploads_over_the_rate_limit_get_429(tmp_path, tone_clip):
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "RATE_LIMIT_UPLOADS": "1 per hour", "START_JOB_WORKERS": False})
+    client = app.test_client()
+    data = open(tone_clip, "rb").read()
+    assert post_video(client, data).status_code == 202
+    refused = post_video(client, data)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"

@@ -3,9 +3,11 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import ROOT, Config
 from webapp.errors import register_error_handlers
+from webapp.ratelimit import install_rate_limits
 from webapp.security import register_security_headers
 from webapp.extensions import socketio
 
@@ -54,6 +56,10 @@ def create_app(overrides=None):
     app.register_blueprint(health.bp)
     register_error_handlers(app)
     register_security_headers(app)
+    install_rate_limits(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     import webapp.jobs.events  # noqa: F401  (registers the Socket.IO handlers)
     import webapp.live.events  # noqa: F401

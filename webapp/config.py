@@ -37,6 +37,14 @@ class Config:
     JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
     MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)
     MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 1920 * 1080)
+    # Per-client limits on the HTTP API ("N per second|minute|hour|day"); 429 beyond them.
+    RATE_LIMIT_API = os.environ.get("RATE_LIMIT_API", "600 per minute")
+    RATE_LIMIT_ANALYZE = os.environ.get("RATE_LIMIT_ANALYZE", "120 per minute")
+    RATE_LIMIT_UPLOADS = os.environ.get("RATE_LIMIT_UPLOADS", "30 per hour")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
     # HTTPS served by this process (see webapp/tls.py); a reverse proxy is the other way.
     TLS_CERT = os.environ.get("TLS_CERT")
     TLS_KEY = os.environ.get("TLS_KEY")
