@@ -17,7 +17,8 @@ def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
     writer.send(None)
     face = min(size) * 3 // 4
     for i in range(frames):
-        writer.send(scene(*size, faces=((size[0] // 10 + 2 * i, (size[1] - face) // 2, face),)))
+        left = size[0] // 10 + 2 * (i % 30)
+        writer.send(scene(*size, faces=((left, (size[1] - face) // 2, face),)))
     writer.close()
     if not audio:
         return silent

@@ -1,0 +1,73 @@
+"""Faults on the real server: killed in the middle of a job, a client that
+disconnects in the middle of an upload. Each ends in a recorded state."""
+import json
+import os
+import signal
+import socket
+import time
+import urllib.request
+
+import clips
+from conftest import ServerProcess
+
+
+def upload(url, path):
+    """POST a video with urllib (multipart by hand); returns the job id."""
+    boundary = "----fault-test-boundary"
+    with open(path, "rb") as f:
+        data = f.read()
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; "
+            f"filename=\"clip.mp4\"\r\nContent-Type: video/mp4\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "/api/videos", data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return json.load(urllib.request.urlopen(request, timeout=30))["id"]
+
+
+def status(url, job_id):
+    return json.load(urllib.request.urlopen(f"{url}/api/videos/{job_id}", timeout=10))
+
+
+def wait_for(predicate, timeout=120):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_server_killed_in_the_middle_of_a_job_finishes_it_after_restart(tmp_path):
+    clip = clips.drawn_clip(tmp_path / "long.mp4", frames=600, fps=30, size=(640, 480))
+    server = ServerProcess()
+    jobs_dir = server.jobs_dir
+    job_id = upload(server.url, clip)
+    queued = upload(server.url, clip)
+    wait_for(lambda: status(server.url, job_id)["frames_done"] > 0)
+    server.process.send_signal(signal.SIGKILL)  # no chance to clean up
+    server.process.wait(10)
+    server.log.close()
+
+    restarted = ServerProcess(env={"JOBS_DIR": jobs_dir})
+    try:
+        for each in (job_id, queued):
+            wait_for(lambda: status(restarted.url, each)["status"] in ("done", "failed"))
+            job = status(restarted.url, each)
+            assert job["status"] == "done", job
+            assert job["frames_done"] == 600
+    finally:
+        restarted.stop()
+
+
+def test_client_disconnecting_in_the_middle_of_an_upload_leaves_nothing(live_server):
+    host, port = "127.0.0.1", live_server.port
+    before = set(os.listdir(live_server.jobs_dir))
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+            b"Content-Length: 5000000\r\n\r\n"
+            b"--xyz\r\nContent-Disposition: form-data; name=\"video\"; filename=\"a.mp4\"\r\n\r\n"
+            + b"\x00" * 20000)
+    time.sleep(1)
+    assert live_server.alive()
+    assert set(os.listdir(live_server.jobs_dir)) == before  # no half-made job
+    assert urllib.request.urlopen(live_server.url + "/healthz", timeout=10).status == 200
