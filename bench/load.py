@@ -58,6 +58,7 @@ class PacedClient(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.frames, self.seconds, self.fps = url, frames, seconds, fps
         self.round_trips, self.results, self.dropped, self.errors, self.sent = [], 0, 0, [], 0
+        self.sent_at = []  # time.perf_counter() of each frame
 
     def run(self):
         client = socketio.Client(reconnection=False)
@@ -73,6 +74,7 @@ class PacedClient(threading.Thread):
                 self.errors.append(repr(error))
                 answer = {}
             self.sent += 1
+            self.sent_at.append(started)
             self.round_trips.append(time.perf_counter() - started)
             if "faces" in answer:
                 self.results += 1
