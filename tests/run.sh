@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Python packages; Debian's chromium for the browser tests and
-# nginx for the reverse-proxy test) and runs the whole suite.
+# Installs what the tests need (Python packages; Debian's chromium for the browser tests,
+# nginx for the reverse-proxy test, redis-server for the scale-out test) and runs the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ python3 -m pip install -q -r requirements-dev.txt
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -45,9 +45,18 @@ def create_app(overrides=None):
     store = JobStore(app.config["JOBS_DIR"])
     app.extensions["job_store"] = store
     app.extensions["job_watcher"] = JobWatcher(store)
-    app.extensions["job_runner"] = JobRunner(
-        store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
-        workers=app.config["JOB_WORKERS"], retention_seconds=app.config["JOB_RETENTION_SECONDS"])
+    if app.config["REDIS_URL"]:
+        from webapp.jobs.redis_queue import RQRunner
+
+        app.extensions["job_runner"] = RQRunner(
+            store, app.config["REDIS_URL"], app.config["MODEL_PATH"],
+            socketio.start_background_task, socketio.sleep,
+            retention_seconds=app.config["JOB_RETENTION_SECONDS"])
+    else:
+        app.extensions["job_runner"] = JobRunner(
+            store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
+            workers=app.config["JOB_WORKERS"],
+            retention_seconds=app.config["JOB_RETENTION_SECONDS"])
 
     from webapp import api, health, pages
 
@@ -70,6 +79,8 @@ def create_app(overrides=None):
         # Leave room above MAX_FRAME_BYTES so an oversize frame gets an error
         # acknowledgement instead of a dropped connection.
         max_http_buffer_size=app.config["MAX_FRAME_BYTES"] * 4,
+        # With several server processes, Socket.IO events travel through Redis.
+        message_queue=app.config["REDIS_URL"] or None,
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"],
     )
     if app.config.get("START_JOB_WORKERS", True):

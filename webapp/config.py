@@ -37,11 +37,15 @@ class Config:
     JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
     MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)
     MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 1920 * 1080)
+    # Scale-out: with a Redis URL, Socket.IO uses it as message queue, video jobs go
+    # to `rq worker videos` processes, and rate-limit counts are kept there.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+
     # Per-client limits on the HTTP API ("N per second|minute|hour|day"); 429 beyond them.
     RATE_LIMIT_API = os.environ.get("RATE_LIMIT_API", "600 per minute")
     RATE_LIMIT_ANALYZE = os.environ.get("RATE_LIMIT_ANALYZE", "120 per minute")
     RATE_LIMIT_UPLOADS = os.environ.get("RATE_LIMIT_UPLOADS", "30 per hour")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 

@@ -26,6 +26,13 @@ def readyz():
         checks["job_store"] = "ok"
     except Exception as error:
         checks["job_store"] = f"error: {type(error).__name__}"
+    runner = current_app.extensions["job_runner"]
+    if hasattr(runner, "ping"):
+        try:
+            runner.ping()
+            checks["queue"] = "ok"
+        except Exception as error:
+            checks["queue"] = f"error: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
         200 if ready else 503)

@@ -9,7 +9,7 @@ when the server stopped is retried once, then marked failed with the reason.
 import logging
 import queue
 
-from webapp.jobs.tasks import process_video
+from webapp.jobs.tasks import run_job
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,16 @@ class JobRunner:
                 log.exception("job %s failed", job_id)
 
     def run_job(self, job_id):
-        """Process one job (on a worker OS thread), recording every outcome."""
-        job = self.store.get(job_id)
-        if job is None or job["status"] != "queued":
-            return  # deleted or cancelled while it waited
-        self.store.update(job_id, status="processing", attempts=job["attempts"] + 1)
-        try:
-            status, error = process_video(self.store, self.engine, job_id)
-        except Exception as exception:
-            log.exception("job %s crashed", job_id)
-            status, error = "failed", f"internal error: {type(exception).__name__}"
-        if self.store.get(job_id) is not None:
-            self.store.update(job_id, status=status, error=error)
+        """Process one job (on a worker OS thread)."""
+        run_job(self.store, self.engine, job_id)
 
     def _sweep(self):
-        while True:
-            for job_id in self.store.expired(self.retention_seconds):
-                self.store.delete(job_id)
-            self.sleep(min(60, self.retention_seconds / 2))
+        sweep_forever(self.store, self.retention_seconds, self.sleep)
+
+
+def sweep_forever(store, retention_seconds, sleep):
+    """Delete finished jobs (and their files) once they are older than the retention time."""
+    while True:
+        for job_id in store.expired(retention_seconds):
+            store.delete(job_id)
+        sleep(min(60, retention_seconds / 2))

@@ -1,4 +1,5 @@
 """The work of one video job, with progress and cancellation through the store."""
+import logging
 import os
 import time
 
@@ -8,6 +9,24 @@ INPUT_NAME = "input"
 OUTPUT_VIDEO = "annotated.mp4"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
+
+log = logging.getLogger(__name__)
+
+
+def run_job(store, engine, job_id):
+    """Process one queued job, recording every outcome in the store (on a
+    worker thread of the server, or in an RQ worker process)."""
+    job = store.get(job_id)
+    if job is None or job["status"] != "queued":
+        return  # deleted or cancelled while it waited
+    store.update(job_id, status="processing", attempts=job["attempts"] + 1)
+    try:
+        status, error = process_video(store, engine, job_id)
+    except Exception as exception:
+        log.exception("job %s crashed", job_id)
+        status, error = "failed", f"internal error: {type(exception).__name__}"
+    if store.get(job_id) is not None:
+        store.update(job_id, status=status, error=error)
 
 
 def process_video(store, engine, job_id, progress_every=0.25):
