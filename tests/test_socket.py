@@ -171,3 +171,13 @@ def test_disconnecting_in_the_middle_of_a_frame_harms_nobody(live_server):
     assert live_server.alive()
     with open(live_server.log_path) as log:
         assert "Traceback" not in log.read()
+
+
+def test_connections_from_another_origin_are_refused(live_server):
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(live_server.url, transports=["websocket"], wait_timeout=5,
+                       headers={"Origin": "https://evil.example"})
+    same_origin = socketio.Client(reconnection=False)  # sends the server's own origin
+    same_origin.connect(live_server.url, transports=["websocket"], wait_timeout=5)
+    same_origin.disconnect()

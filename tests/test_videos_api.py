@@ -190,3 +190,14 @@ def test_uploads_over_the_rate_limit_get_429(tmp_path, tone_clip):
     refused = post_video(client, data)
     assert refused.status_code == 429
     assert refused.get_json()["error"]["code"] == "rate_limited"
+
+
+def test_uploads_are_stored_under_the_job_id_never_under_their_name(client, app, tone_clip):
+    response = post_video(client, open(tone_clip, "rb").read(), name="../../../etc/evil.mp4")
+    job_id = response.get_json()["id"]
+    wait_finished(client, job_id)
+    jobs_dir = app.extensions["job_store"].jobs_dir
+    stored = {os.path.relpath(os.path.join(folder, name), jobs_dir)
+              for folder, _, names in os.walk(jobs_dir) for name in names}
+    assert all(path.startswith(job_id) or path.startswith("jobs.sqlite3") for path in stored)
+    assert not any("evil" in path for path in stored)
