@@ -2,10 +2,14 @@
 disconnects in the middle of an upload. Each ends in a recorded state."""
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
+
+import pytest
 
 import clips
 from conftest import ServerProcess
@@ -71,3 +75,34 @@ def test_client_disconnecting_in_the_middle_of_an_upload_leaves_nothing(live_ser
     assert live_server.alive()
     assert set(os.listdir(live_server.jobs_dir)) == before  # no half-made job
     assert urllib.request.urlopen(live_server.url + "/healthz", timeout=10).status == 200
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 320 KiB tmpfs (needs the right to mount, as root in CI has)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs",
+                              str(mount_point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    yield str(mount_point)
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine, small_disk,
+                                                                           tmp_path):
+    from webapp.jobs import tasks
+    from webapp.jobs.store import JobStore
+
+    clip = clips.drawn_clip(tmp_path / "clip.mp4", frames=300, fps=30, size=(640, 480))
+    store = JobStore(os.path.join(small_disk, "jobs"))
+    job_id = store.create()
+    shutil.copy(clip, os.path.join(store.folder(job_id), tasks.INPUT_NAME))
+    store.update(job_id, status="queued")
+    tasks.run_job(store, engine, job_id)
+    job = store.get(job_id)
+    assert job["status"] == "failed"
+    assert "disk is full" in job["error"]
+    # The partial output is gone (space freed); the input stays for a retry.
+    assert os.listdir(store.folder(job_id)) == [tasks.INPUT_NAME]

@@ -1,6 +1,9 @@
 """The work of one video job, with progress and cancellation through the store."""
+import errno
 import logging
 import os
+import shutil
+import sqlite3
 import time
 
 from webapp import video
@@ -30,16 +33,21 @@ def run_job(store, engine, job_id):
 
 
 def process_video(store, engine, job_id, progress_every=0.25):
-    """Annotate the job's input; returns (status, error)."""
+    """Annotate the job's input; returns (status, error). On any failure the
+    partial outputs are removed, which also frees the disk if it filled up."""
     folder = store.folder(job_id)
+    outputs = [os.path.join(folder, name) for name in (OUTPUT_VIDEO, RESULTS_CSV, RESULTS_JSON)]
     last = {"progress": 0.0, "cancel_check": 0.0, "cancelled": False}
 
     def on_progress(done, total):
         now = time.monotonic()
         if now - last["progress"] >= progress_every or done == total:
             last["progress"] = now
-            store.update(job_id, frames_done=done, frames_total=total,
-                         progress=round(min(done / max(total, 1), 1.0), 4))
+            try:
+                store.update(job_id, frames_done=done, frames_total=total,
+                             progress=round(min(done / max(total, 1), 1.0), 4))
+            except sqlite3.OperationalError as error:  # progress is best effort
+                log.warning("job %s: progress not recorded: %s", job_id, error)
 
     def should_cancel():
         now = time.monotonic()
@@ -50,17 +58,32 @@ def process_video(store, engine, job_id, progress_every=0.25):
         return last["cancelled"]
 
     try:
-        info, rows = video.annotate(engine, os.path.join(folder, INPUT_NAME),
-                                    os.path.join(folder, OUTPUT_VIDEO), on_progress,
-                                    should_cancel)
+        info, rows = video.annotate(engine, os.path.join(folder, INPUT_NAME), outputs[0],
+                                    on_progress, should_cancel)
+        video.write_csv(rows, outputs[1])
+        video.write_json(info, rows, outputs[2])
     except video.Cancelled:
+        _remove(outputs)
         return "cancelled", None
     except video.VideoError as error:
+        _remove(outputs)
         return "failed", str(error)
     except OSError as error:
-        return "failed", f"could not write the output: {error.strerror or error}"
-    video.write_csv(rows, os.path.join(folder, RESULTS_CSV))
-    video.write_json(info, rows, os.path.join(folder, RESULTS_JSON))
+        _remove(outputs)
+        return "failed", _write_failure(error, folder)
     os.remove(os.path.join(folder, INPUT_NAME))  # keep only what the visitor asked for
     store.update(job_id, frames_done=info["frames"], frames_total=info["frames"], progress=1.0)
     return "done", None
+
+
+def _remove(paths):
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def _write_failure(error, folder):
+    """A clear reason for an output that could not be written."""
+    if error.errno == errno.ENOSPC or shutil.disk_usage(folder).free < 1024 * 1024:
+        return "the server's disk is full: the output could not be written"
+    return f"the output could not be written: {error.strerror or error}"
