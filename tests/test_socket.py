@@ -181,3 +181,13 @@ def test_connections_from_another_origin_are_refused(live_server):
     same_origin = socketio.Client(reconnection=False)  # sends the server's own origin
     same_origin.connect(live_server.url, transports=["websocket"], wait_timeout=5)
     same_origin.disconnect()
+
+
+def test_allowed_origins_setting_accepts_a_list(tmp_path):
+    from webapp import create_app
+
+    app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
+                      "START_JOB_WORKERS": False,
+                      "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example"})
+    server = app.extensions["socketio"].server
+    assert server.eio.cors_allowed_origins == ["https://a.example", "https://b.example"]

@@ -50,6 +50,13 @@ class JobStore:
             self._local.db = db
         return db
 
+    def close(self):
+        """Close this thread's database connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
     def folder(self, job_id):
         """The job's folder; refuses anything that is not a well-formed id."""
         if not JOB_ID_PATTERN.match(job_id or ""):
