@@ -179,7 +179,7 @@ def upload_clip(tmp_path_factory):
 def test_upload_page_processes_a_video_plays_it_and_draws_the_chart(browser, live_server,
                                                                       upload_clip):
     errors = []
-    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page = browser.new_page(viewport={"width": 1100, "height": 1700})
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/upload")
@@ -198,6 +198,8 @@ def test_upload_page_processes_a_video_plays_it_and_draws_the_chart(browser, liv
     assert len(points) == 7 and min(points) > 10
     assert page.locator("#summary tr").count() >= 2
     assert page.locator("#recent li").count() >= 1
-    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "upload.png"), full_page=True)
+    page.evaluate("document.getElementById('result-video').pause()")
+    page.wait_for_timeout(300)
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "upload.png"))
     assert errors == []
     page.close()
