@@ -184,3 +184,20 @@ def test_real_fer2013_rows_load(tmp_path):
     splits = data.load_splits(path, limit=50)
     assert all(len(split) == 50 for split in splits.values())
     assert splits["Training"].labels.max() < 7
+
+
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "mobilenet_v2"])
+def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
+    from training import models
+
+    model = models.build(name)
+    probabilities = model(np.zeros((2, 48, 48, 1), np.float32)).numpy()
+    assert probabilities.shape == (2, len(EMOTIONS))
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_unknown_architecture_is_a_clear_error():
+    from training import models
+
+    with pytest.raises(ValueError, match="unknown architecture"):
+        models.build("resnet1000")
