@@ -16,7 +16,7 @@ import os
 import cv2
 import numpy as np
 
-from webapp.vision.track import iou
+from webapp.vision.track import intersection, iou
 
 HAAR_FRONTAL_FACE = "haarcascade_frontalface_default.xml"
 
@@ -32,19 +32,14 @@ def suppress_overlaps(boxes, scores, max_overlap=0.3):
 
 def drop_nested(boxes, max_inside=0.6):
     """Drop boxes lying mostly (> max_inside of their area) inside a larger box:
-    a face within a face is a false hit on an eye or a forehead."""
+    a face within a face is a false hit on an eye or a forehead. The boxes
+    come back largest first."""
     kept = []
     for box in sorted(boxes, key=lambda b: b[2] * b[3], reverse=True):
         area = box[2] * box[3]
-        if all(_intersection(box, big) <= max_inside * area for big in kept):
+        if all(intersection(box, big) <= max_inside * area for big in kept):
             kept.append(box)
     return kept
-
-
-def _intersection(a, b):
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return max(0, width) * max(0, height)
 
 
 class HaarDetector:
@@ -86,8 +81,7 @@ class HaarDetector:
         height, width = gray.shape[:2]
         scale = min(1.0, self.detect_width / width)
         min_side = max(20, int(min(height, width) * scale * self.min_face_fraction))
-        boxes = self._scan(gray, scale, min_side)
-        return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+        return self._scan(gray, scale, min_side)  # drop_nested orders them largest first
 
     def detect_near(self, gray, box, margin=0.5, face_side=64):
         """The face around a known box [x, y, w, h] (it may have moved or

@@ -18,14 +18,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def intersection(a, b):
+    """Area shared by two [x, y, w, h] boxes."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
+
+
 def iou(a, b):
     """Intersection over union of two [x, y, w, h] boxes."""
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    inter_w = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    inter_h = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    intersection = inter_w * inter_h
-    union = a[2] * a[3] + b[2] * b[3] - intersection
-    return intersection / union if union > 0 else 0.0
+    shared = intersection(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - shared
+    return shared / union if union > 0 else 0.0
 
 
 @dataclass
