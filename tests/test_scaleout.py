@@ -3,6 +3,7 @@ separate `rq worker` process, progress reaching a client of the other server."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import socketio
 
 import clips
 from conftest import ARTIFACTS_DIR, REPO_ROOT, ServerProcess, free_port
-from test_faults import upload
+from test_faults import status, upload, wait_for
+from webapp.jobs.redis_queue import RQRunner
+from webapp.jobs.store import JobStore
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
@@ -80,3 +83,89 @@ def test_job_sent_to_one_server_runs_on_an_rq_worker_and_reaches_a_client_of_the
         second.stop()
     with open(os.path.join(ARTIFACTS_DIR, "rq-worker.log")) as log:
         assert job_id in log.read()  # the RQ worker, not a web process, ran it
+
+
+def start_worker(redis_url, env, name):
+    """`rq worker videos` in its own process group; its log goes to the artifacts."""
+    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+    with open(os.path.join(ARTIFACTS_DIR, f"rq-{name}.log"), "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "videos", "--url",
+                                 redis_url], cwd=REPO_ROOT, env=dict(os.environ, **env),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def work_horses(worker):
+    """Pids of the processes RQ forked to run jobs (each in its own group)."""
+    with open(f"/proc/{worker.pid}/task/{worker.pid}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
+def kill_mid_job(url, job_id, worker, horse_only=False):
+    """SIGKILL the worker (or only its work horse) once the job is under way."""
+    wait_for(lambda: status(url, job_id)["frames_done"] > 0, timeout=60)
+    horses = work_horses(worker)
+    assert horses, "no work horse running the job"
+    if not horse_only:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    for pid in horses:
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def rq_site(redis_url, tmp_path):
+    """One server on Redis, a runner to ask RQ about abandoned jobs, and a long clip."""
+    env = {"REDIS_URL": redis_url, "JOBS_DIR": str(tmp_path / "jobs")}
+    server = ServerProcess(env)
+    runner = RQRunner(JobStore(env["JOBS_DIR"]), redis_url, None, None, None)
+    clip = clips.drawn_clip(tmp_path / "long.mp4", frames=900, fps=30, audio=False)
+    workers = []
+    yield env, server, runner, clip, workers
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(20)
+    server.stop()
+    runner.queue.empty()
+
+
+# RQ counts a job abandoned 60-90 s after its dead worker's last heartbeat;
+# the test moves RQ's clock past that instead of waiting.
+AFTER_HEARTBEATS_EXPIRE = 150
+
+
+def test_a_job_whose_rq_worker_is_killed_is_retried_on_another_worker(rq_site, redis_url):
+    env, server, runner, clip, workers = rq_site
+    job_id = upload(server.url, clip)
+    workers.append(start_worker(redis_url, env, "killed"))
+    kill_mid_job(server.url, job_id, workers[-1])
+
+    runner.reap()  # the dead worker's heartbeat has not expired yet
+    assert status(server.url, job_id)["status"] == "processing"
+    runner.reap(time.time() + AFTER_HEARTBEATS_EXPIRE)
+    assert status(server.url, job_id)["status"] == "queued"
+
+    workers.append(start_worker(redis_url, env, "second"))
+    wait_for(lambda: status(server.url, job_id)["status"] not in ("queued", "processing"))
+    job = status(server.url, job_id)
+    assert job["status"] == "done" and job["frames_done"] == 900, job
+    assert runner.store.get(job_id)["attempts"] == 2
+
+
+def test_a_job_whose_work_horse_dies_twice_fails_with_the_reason(rq_site, redis_url):
+    env, server, runner, clip, workers = rq_site
+    job_id = upload(server.url, clip)
+    workers.append(start_worker(redis_url, env, "oom"))
+    kill_mid_job(server.url, job_id, workers[-1], horse_only=True)
+    # RQ requeues it at once and the same (living) worker starts it again.
+    wait_for(lambda: runner.store.get(job_id)["attempts"] == 2, timeout=60)
+    kill_mid_job(server.url, job_id, workers[-1], horse_only=True)
+    wait_for(lambda: runner.queue.failed_job_registry.count == 1, timeout=30)
+
+    runner.reap()
+    job = status(server.url, job_id)
+    assert job["status"] == "failed", job
+    assert "worker stopped while this job was processing, 2 times" in job["error"]
+    folder = runner.store.folder(job_id)
+    assert os.listdir(folder) == ["input"]  # partial outputs removed, the upload kept
+    assert workers[-1].poll() is None  # the worker itself lives on

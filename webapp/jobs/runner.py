@@ -9,7 +9,7 @@ when the server stopped is retried once, then marked failed with the reason.
 import logging
 import queue
 
-from webapp.jobs.tasks import run_job
+from webapp.jobs.tasks import record_interrupted, run_job
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,8 @@ class JobRunner:
     def recover(self):
         """Requeue what a previous run of the server left unfinished."""
         for job_id in self.store.ids_with_status("processing"):
-            job = self.store.get(job_id)
-            if job["attempts"] >= self.max_attempts:
-                self.store.update(job_id, status="failed",
-                                  error="the server stopped while this job was processing, "
-                                        f"{job['attempts']} times")
-            else:
-                self.store.update(job_id, status="queued", progress=0, frames_done=0)
+            retry = self.store.get(job_id)["attempts"] < self.max_attempts
+            record_interrupted(self.store, job_id, retry)
         for job_id in self.store.ids_with_status("queued"):
             self.queue.put(job_id)
 

@@ -32,11 +32,27 @@ def run_job(store, engine, job_id):
         store.update(job_id, status=status, error=error)
 
 
+def record_interrupted(store, job_id, retry, who="server"):
+    """Record a job whose process stopped in the middle of it: queued again
+    for another attempt, or failed with the reason and its partial outputs
+    removed. Jobs in any other state are left as they are."""
+    job = store.get(job_id)
+    if job is None or job["status"] != "processing":
+        return
+    if retry:
+        store.update(job_id, status="queued", progress=0, frames_done=0)
+        return
+    _remove(_outputs(store.folder(job_id)))
+    store.update(job_id, status="failed",
+                 error=f"the {who} stopped while this job was processing, "
+                       f"{job['attempts']} times")
+
+
 def process_video(store, engine, job_id, progress_every=0.25):
     """Annotate the job's input; returns (status, error). On any failure the
     partial outputs are removed, which also frees the disk if it filled up."""
     folder = store.folder(job_id)
-    outputs = [os.path.join(folder, name) for name in (OUTPUT_VIDEO, RESULTS_CSV, RESULTS_JSON)]
+    outputs = _outputs(folder)
     last = {"progress": 0.0, "cancel_check": 0.0, "cancelled": False}
 
     def on_progress(done, total):
@@ -74,6 +90,10 @@ def process_video(store, engine, job_id, progress_every=0.25):
     os.remove(os.path.join(folder, INPUT_NAME))  # keep only what the visitor asked for
     store.update(job_id, frames_done=info["frames"], frames_total=info["frames"], progress=1.0)
     return "done", None
+
+
+def _outputs(folder):
+    return [os.path.join(folder, name) for name in (OUTPUT_VIDEO, RESULTS_CSV, RESULTS_JSON)]
 
 
 def _remove(paths):
