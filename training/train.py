@@ -33,6 +33,8 @@ def parse_args(argv=None):
                         help="train on FER-2013 labels, FER+ vote distributions, or their mean")
     parser.add_argument("--arch", choices=sorted(models.ARCHITECTURES), default="vgg")
     parser.add_argument("--weights", help="local backbone weights file (mobilenet_v2)")
+    parser.add_argument("--init", help="start from this saved model's weights (a fine-tuning "
+                                       "stage: a new learning-rate cycle, same architecture)")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
@@ -140,6 +142,9 @@ def main(argv=None):
     val_ds = make_dataset(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
 
     model = models.build(args.arch, **({"weights": args.weights} if args.weights else {}))
+    if args.init:
+        model.set_weights(keras.models.load_model(args.init, compile=False).get_weights())
+        print(f"weights from {args.init}", flush=True)
     compile_model(model, args, steps_per_epoch=len(train) // args.batch_size)
     model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
