@@ -58,7 +58,7 @@ class ServerProcess:
     """`python wsgi.py` (the real eventlet server), or another command serving
     wsgi:app on {port}, in a subprocess."""
 
-    def __init__(self, env=None, command=None, scheme="http"):
+    def __init__(self, env=None, command=None, scheme="http", cwd=REPO_ROOT):
         import tempfile
 
         self.port = free_port()
@@ -70,7 +70,7 @@ class ServerProcess:
         environment = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), **(env or {}))
         self.log = open(self.log_path, "w")
         command = [part.format(port=self.port) for part in command or [sys.executable, "wsgi.py"]]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT,
+        self.process = subprocess.Popen(command, cwd=cwd,
                                         env=environment, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         self._wait_ready()
