@@ -8,7 +8,7 @@ import pytest
 from conftest import shared_file
 from synthetic import cartoon_face, scene
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier, ModelNotFound
-from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE, crop_face
+from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE, crop_face, mean_of_views, tta_views
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +77,31 @@ def test_engine_finds_no_face_on_the_no_face_photo(engine):
     assert engine.analyze(image)["faces"] == []
 
 
-def test_mirror_averaging_makes_a_face_and_its_mirror_agree(classifier):
+def test_view_averaging_makes_a_face_and_its_mirror_agree(classifier):
     rng = np.random.default_rng(2)
     crop = rng.integers(0, 255, INPUT_SIZE, dtype=np.uint8)
     mirrored = np.ascontiguousarray(crop[:, ::-1])
-    assert classifier.mirror
+    assert classifier.tta_zooms
     a, b = classifier.predict([crop, mirrored])
     assert np.allclose(a, b, atol=1e-5)
-    plain = EmotionClassifier(mirror=False)
-    p, q = plain.predict([crop, mirrored])
-    assert np.allclose((p + q) / 2, a, atol=1e-5)
+    plain = EmotionClassifier(tta=False)
+    views = tta_views(np.stack([crop]), classifier.tta_zooms)
+    assert np.allclose(plain.predict(list(views)).mean(axis=0), a, atol=1e-5)
+    assert not np.allclose(plain.predict([crop])[0], a, atol=1e-3)
+
+
+def test_tta_views_are_mirrors_and_zooms_of_each_crop_in_view_order():
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 255, (3, *INPUT_SIZE), dtype=np.uint8)
+    views = tta_views(crops, zooms=(1.0, 1.25))
+    assert views.shape == (12, *INPUT_SIZE) and views.dtype == np.uint8
+    assert np.array_equal(views[:3], crops)
+    assert np.array_equal(views[3:6], crops[:, :, ::-1])
+    assert np.array_equal(views[9:12], views[6:9, :, ::-1])
+    # Zooming out shrinks the face: the centre 32x32 of a 48 crop spans ~26 px.
+    square = np.zeros(INPUT_SIZE, np.uint8)
+    square[8:40, 8:40] = 255
+    zoomed = tta_views(square[None], zooms=(1.25,))[0]
+    assert 24 <= (zoomed[24] > 127).sum() <= 28
+    answers = np.arange(12 * 2, dtype=np.float32).reshape(12, 2)
+    assert np.allclose(mean_of_views(answers, 3)[0], answers[0::3].mean(axis=0))

@@ -5,8 +5,9 @@
 
 prints and writes accuracy, macro-F1, per-class precision/recall/F1, the
 confusion matrix (JSON and PNG) and the expected calibration error; `--tta`
-averages each face with its mirror image; `--ferplus` adds the accuracy
-against FER+ majority votes.
+averages each face's views as the server does (plain and mirrored, at the
+zooms of `--tta-zooms`); `--ferplus` adds the accuracy against FER+ majority
+votes.
 """
 import argparse
 import json
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 
 from training import data, metrics
-from webapp.vision.preprocess import EMOTIONS, normalize
+from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, mean_of_views, normalize, tta_views
 
 
 def predict(model_path, x):
@@ -28,12 +29,12 @@ def predict(model_path, x):
     return export.predict_keras(export.load_model(model_path), x)
 
 
-def predict_split(model_path, images, tta=False):
-    x = normalize(images[..., None])
-    probabilities = predict(model_path, x)
-    if tta:
-        probabilities = (probabilities + predict(model_path, x[:, :, ::-1])) / 2
-    return probabilities
+def predict_split(model_path, images, tta_zooms=None):
+    """Probabilities for 48x48 images; averaged over `tta_views` when zooms are given."""
+    if not tta_zooms:
+        return predict(model_path, normalize(images[..., None]))
+    views = normalize(tta_views(images, tta_zooms)[..., None])
+    return mean_of_views(predict(model_path, views), len(images))
 
 
 def draw_confusion(confusion, path, labels=EMOTIONS, cell=70):
@@ -74,15 +75,20 @@ def main(argv=None):
     parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
     parser.add_argument("--ferplus", help="FER+ votes CSV: also report FER+ majority accuracy")
     parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
-    parser.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    parser.add_argument("--tta", action="store_true",
+                        help="average each face's views as the server does")
+    parser.add_argument("--tta-zooms", type=lambda text: tuple(map(float, text.split(","))),
+                        default=TTA_ZOOMS, help="zooms of the views (default: %(default)s)")
     parser.add_argument("--limit", type=int, help="first N rows of each split only")
     parser.add_argument("--out", help="directory for metrics.json and confusion.png")
     args = parser.parse_args(argv)
 
     split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
-    probabilities = predict_split(args.model, split.images, tta=args.tta)
+    tta_zooms = args.tta_zooms if args.tta else None
+    probabilities = predict_split(args.model, split.images, tta_zooms)
     summary = metrics.summarize(probabilities, split.labels)
-    summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta)
+    summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta,
+                   tta_zooms=tta_zooms)
     if split.votes is not None:
         summary["ferplus_majority_accuracy"] = float(
             (probabilities.argmax(1) == split.votes.argmax(1)).mean())

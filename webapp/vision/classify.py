@@ -1,8 +1,9 @@
 """Face crops -> emotion probabilities, through the TFLite model.
 
-Each face is classified together with its mirror image and the two answers
-averaged (test-time augmentation: the model's PrivateTest figures are
-measured the same way, `training.evaluate --tta`).
+Each face is classified as a few views of its crop (plain and mirrored, at
+the zooms the model card names) and the answers averaged: test-time
+augmentation, measured the same way in the model's PrivateTest figures
+(`training.evaluate --tta`).
 
 The model's sidecar JSON (`models/emotion.json`) says the label order, input
 size and normalisation, so any model exported by `training.export` works.
@@ -15,7 +16,7 @@ import threading
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from webapp.vision.preprocess import crop_face, normalize
+from webapp.vision.preprocess import TTA_ZOOMS, crop_face, mean_of_views, normalize, tta_views
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "models", "emotion.tflite")
 
@@ -39,10 +40,11 @@ def read_model_card(model_path):
 class EmotionClassifier:
     """Batch of grayscale face crops -> (N, labels) probabilities."""
 
-    def __init__(self, model_path=DEFAULT_MODEL, threads=1, mirror=True):
+    def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta=True):
         self.model_path = os.path.abspath(model_path)
-        self.mirror = mirror  # average each face with its mirror image (test-time augmentation)
         card = read_model_card(self.model_path)
+        # Views averaged per face (test-time augmentation); None: the crop alone.
+        self.tta_zooms = tuple(card.get("tta_zooms", TTA_ZOOMS)) if tta else None
         self.labels = tuple(card["labels"])
         self.input_size = tuple(card["input_size"])
         self.input_scale = float(card["input_scale"])
@@ -69,10 +71,11 @@ class EmotionClassifier:
         """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255."""
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        x = normalize(np.stack(face_crops)[..., None], self.input_scale, self.input_offset)
-        count = len(x)
-        if self.mirror:
-            x = np.concatenate([x, x[:, :, ::-1]])
+        count = len(face_crops)
+        crops = np.stack(face_crops)
+        if self.tta_zooms:
+            crops = tta_views(crops, self.tta_zooms)
+        x = normalize(crops[..., None], self.input_scale, self.input_offset)
         interpreter = self._interpreter()
         input_index = interpreter.get_input_details()[0]["index"]
         if self._local.batch != len(x):
@@ -82,6 +85,4 @@ class EmotionClassifier:
         interpreter.set_tensor(input_index, np.ascontiguousarray(x))
         interpreter.invoke()
         probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-        if self.mirror:
-            return (probabilities[:count] + probabilities[count:]) / 2
-        return probabilities.copy()
+        return mean_of_views(probabilities, count)

@@ -47,8 +47,8 @@ class Engine:
     """Shared, thread-safe detector + classifier configuration."""
 
     def __init__(self, model_path=DEFAULT_MODEL, detector="haar", detector_options=None,
-                 max_pixels=4096 * 4096, mirror=True):
-        self.classifier = EmotionClassifier(model_path, mirror=mirror)
+                 max_pixels=4096 * 4096, tta=True):
+        self.classifier = EmotionClassifier(model_path, tta=tta)
         self.labels = self.classifier.labels
         self.detector_name = detector
         self.detector_options = detector_options or {}

@@ -16,6 +16,12 @@ CHANNELS = 1  # grayscale
 INPUT_SCALE = 1.0 / 127.5
 INPUT_OFFSET = -1.0
 
+# Test-time augmentation: each face is classified as several views of its
+# crop, at each of these zooms (1.1 = 10% more around the face), plain and
+# mirrored, and the answers averaged. The server does this, and so do the
+# reported figures (`training.evaluate --tta`).
+TTA_ZOOMS = (1.0, 1.1)
+
 
 def normalize(pixels, scale=INPUT_SCALE, offset=INPUT_OFFSET):
     """Map 0..255 grayscale pixels to the model's input range (float32)."""
@@ -37,3 +43,30 @@ def crop_face(gray_image, box, size=INPUT_SIZE):
     shrinking = crop.shape[0] > size[0]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(crop, (size[1], size[0]), interpolation=interpolation)
+
+
+def tta_views(crops, zooms=TTA_ZOOMS):
+    """(2 * len(zooms) * N, h, w) views of N same-sized crops, view-major:
+    the N crops at zooms[0], mirrored, then at zooms[1], mirrored..."""
+    crops = np.asarray(crops)
+    views = []
+    for zoom in zooms:
+        zoomed = crops if zoom == 1.0 else np.stack([_zoom(crop, zoom) for crop in crops])
+        views += [zoomed, zoomed[:, :, ::-1]]
+    return np.ascontiguousarray(np.concatenate(views))
+
+
+def mean_of_views(probabilities, count):
+    """Average the (V * count, C) answers of `tta_views` back to (count, C)."""
+    return probabilities.reshape(-1, count, probabilities.shape[-1]).mean(axis=0)
+
+
+def _zoom(crop, zoom):
+    """The crop showing `zoom` times its width around its centre (edges mirrored),
+    symmetric about the centre so that zoom and mirror commute."""
+    h, w = crop.shape[:2]
+    cx, cy = (w - 1) / 2, (h - 1) / 2  # centre between pixel centres
+    target_to_source = np.float32([[zoom, 0, cx * (1 - zoom)], [0, zoom, cy * (1 - zoom)]])
+    return cv2.warpAffine(crop, target_to_source, (w, h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
