@@ -201,3 +201,56 @@ def test_unknown_architecture_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown architecture"):
         models.build("resnet1000")
+
+
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "mobilenet_v2"])
+def test_class_offsets_fold_into_each_architecture_as_a_prior_correction(name):
+    from training import models
+    from training.class_bias import apply_bias, fold_into_model
+
+    model = models.build(name)
+    x = np.random.default_rng(0).normal(size=(4, 48, 48, 1)).astype(np.float32)
+    before = model(x, training=False).numpy().astype(np.float64)
+    offsets = np.array([0, 0.5, 1.0, 0, -0.3, 0, 0])
+    after = fold_into_model(model, offsets)(x, training=False).numpy()
+    assert np.allclose(after, apply_bias(before[None], offsets), atol=2e-3)
+    assert (after[:, 2] > before[:, 2]).all() and (after[:, 4] < before[:, 4]).all()
+
+
+def test_chosen_offsets_are_the_smallest_that_reach_the_target_recall():
+    from training.class_bias import apply_bias, choose_bias, recalls
+
+    # 10 faces of class 2 ("fear"): its probability is 0.30..0.48, "angry"'s 0.5.
+    fear = np.linspace(0.30, 0.48, 10)
+    probabilities = np.full((10, 7), 0.0)
+    probabilities[:, 0], probabilities[:, 2] = 0.5, fear
+    probabilities[:, 3] = 1 - 0.5 - fear  # the rest to "happy"
+    labels = np.full(10, 2)
+    bias = choose_bias(probabilities[None], labels, {2: 0.5}, step=0.05)
+    assert recalls(apply_bias(probabilities[None], bias), labels)[2] >= 0.5
+    smaller = bias.copy()
+    smaller[2] -= 0.05
+    assert recalls(apply_bias(probabilities[None], smaller), labels)[2] < 0.5
+    assert bias[[0, 1, 3, 4, 5, 6]].tolist() == [0] * 6
+    with pytest.raises(ValueError, match="fear recall"):
+        choose_bias(probabilities[None], labels, {2: 1.1}, limit=0.5)
+
+
+def test_offsets_chosen_on_publictest_are_exported_in_the_model(tmp_path, tiny_csv):
+    from training import class_bias, evaluate, export, train
+
+    run = tmp_path / "run"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                "--batch-size", "32", "--out", str(run)])
+    choice = tmp_path / "bias.json"
+    class_bias.main([str(run / "best.keras"), "--data", tiny_csv, "--min-recall", "fear=0.6",
+                     "--tta", "--out", str(choice)])
+    offsets = json.loads(choice.read_text())["class_bias"]
+    assert offsets["fear"] > 0 and offsets["happy"] == 0
+    path = export.export(str(run / "best.keras"), str(tmp_path / "models"),
+                         class_bias=offsets)
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert card["class_bias"] == offsets and card["tta_zooms"]
+    public = data.load_splits(tiny_csv)["PublicTest"]
+    probabilities = evaluate.predict_split(path, public.images, card["tta_zooms"])
+    assert class_bias.recalls(probabilities, public.labels)[2] >= 0.6

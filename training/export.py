@@ -18,8 +18,9 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from training import models  # noqa: E402
+from training.class_bias import fold_into_model  # noqa: E402
 from webapp.vision.preprocess import (  # noqa: E402
-    CHANNELS, EMOTIONS, INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE,
+    CHANNELS, EMOTIONS, INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE, TTA_ZOOMS,
 )
 
 
@@ -72,9 +73,9 @@ def predict_tflite(tflite_path, x, threads=1):
     return np.array(outputs, dtype=np.float64)
 
 
-def model_card(model, metrics=None, quantize="none"):
+def model_card(model, metrics=None, quantize="none", class_bias=None):
     """The JSON sidecar that tells a user how to feed the model."""
-    return {
+    card = {
         "format": "tflite",
         "weights": {"none": "float32", "float16": "float16", "dynamic": "int8 (dynamic range)"}[
             quantize],
@@ -88,13 +89,24 @@ def model_card(model, metrics=None, quantize="none"):
         "input_offset": INPUT_OFFSET,
         "input": "face crop resized to input_size; value = pixel * input_scale + input_offset",
         "output": "softmax probabilities in the order of labels",
+        "tta_zooms": list(TTA_ZOOMS),
+        "tta": "the server averages each face's views: plain and mirrored at each zoom",
         "metrics": metrics or {},
     }
+    if class_bias:
+        card["class_bias"] = class_bias
+        card["class_bias_note"] = ("logit offsets chosen on PublicTest, already folded into the "
+                                   "model's last layer (training.class_bias)")
+    return card
 
 
-def export(model_path, out_dir="models", name="emotion", metrics=None, quantize="none"):
-    """Write <name>.tflite, <name>.keras and <name>.json into out_dir."""
+def export(model_path, out_dir="models", name="emotion", metrics=None, quantize="none",
+           class_bias=None):
+    """Write <name>.tflite, <name>.keras and <name>.json into out_dir;
+    `class_bias` ({label: logit offset}) is folded into the model first."""
     model = load_model(model_path)
+    if class_bias:
+        fold_into_model(model, [class_bias.get(label, 0.0) for label in EMOTIONS])
     os.makedirs(out_dir, exist_ok=True)
     tflite_path = os.path.join(out_dir, f"{name}.tflite")
     with open(tflite_path, "wb") as f:
@@ -103,7 +115,7 @@ def export(model_path, out_dir="models", name="emotion", metrics=None, quantize=
     if os.path.abspath(model_path) != os.path.abspath(keras_path):
         model.save(keras_path)
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-        json.dump(model_card(model, metrics, quantize), f, indent=2)
+        json.dump(model_card(model, metrics, quantize, class_bias), f, indent=2)
         f.write("\n")
     return tflite_path
 
@@ -116,12 +128,16 @@ def main(argv=None):
     parser.add_argument("--metrics", help="metrics JSON from training.evaluate to embed")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                         help="weight storage of the TFLite file")
+    parser.add_argument("--class-bias", help="offsets JSON from training.class_bias to fold in")
     args = parser.parse_args(argv)
-    metrics = None
+    metrics = class_bias = None
     if args.metrics:
         with open(args.metrics) as f:
             metrics = json.load(f)
-    path = export(args.model, args.out_dir, args.name, metrics, args.quantize)
+    if args.class_bias:
+        with open(args.class_bias) as f:
+            class_bias = json.load(f)["class_bias"]
+    path = export(args.model, args.out_dir, args.name, metrics, args.quantize, class_bias)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
 
 
