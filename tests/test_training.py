@@ -254,3 +254,18 @@ def test_offsets_chosen_on_publictest_are_exported_in_the_model(tmp_path, tiny_c
     public = data.load_splits(tiny_csv)["PublicTest"]
     probabilities = evaluate.predict_split(path, public.images, card["tta_zooms"])
     assert class_bias.recalls(probabilities, public.labels)[2] >= 0.6
+
+
+def test_training_with_weight_averaging_runs_and_saves_a_model(tmp_path, tiny_csv):
+    import keras
+
+    from training import train
+
+    run = tmp_path / "run"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--batch-size", "32",
+                "--epochs", "2", "--ema", "0.5", "--out", str(run)])
+    saved = keras.models.load_model(run / "last.keras", compile=False)
+    log = (run / "log.csv").read_text().splitlines()
+    assert len(log) == 3 and "val_accuracy" in log[0]
+    probabilities = saved(np.zeros((1, 48, 48, 1), np.float32)).numpy()
+    assert np.isclose(probabilities.sum(), 1.0, atol=1e-3)

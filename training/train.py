@@ -43,6 +43,9 @@ def parse_args(argv=None):
     parser.add_argument("--class-weight-power", type=float, default=0.5,
                         help="0 = no class balancing, 1 = fully balanced loss")
     parser.add_argument("--patience", type=int, default=0, help="early stopping; 0 = off")
+    parser.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                        help="validate and keep an exponential moving average of the weights "
+                             "(e.g. 0.998); 0 = off")
     parser.add_argument("--limit", type=int, help="use only the first N rows of each split")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="runs/default", help="run directory")
@@ -105,7 +108,8 @@ def compile_model(model, args, steps_per_epoch):
         alpha=0.01,
     )
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                         use_ema=args.ema > 0, ema_momentum=args.ema or 0.99),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
         metrics=["accuracy"],
         weighted_metrics=[],
@@ -152,6 +156,8 @@ def main(argv=None):
         # Kept after the run ends, so re-running with more --epochs extends it.
         keras.callbacks.BackupAndRestore(os.path.join(args.out, "backup"),
                                          delete_checkpoint=False),
+        # With --ema, the checkpoints below hold the averaged weights.
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []),
         keras.callbacks.ModelCheckpoint(
             os.path.join(args.out, "best.keras"), monitor="val_accuracy", mode="max",
             save_best_only=True, verbose=1,
