@@ -4,7 +4,7 @@
     .venv-fer/bin/python bench/compare_fer.py  # [--data fer2013.csv.gz]
 
 1. Accuracy on FER-2013 PrivateTest: our TFLite model (as the server runs it,
-   no test-time augmentation) and fer's bundled models, on the same 3,589 faces.
+   with its test-time views) and fer's bundled models, on the same 3,589 faces.
 2. Time per 640x480 frame with one face on one core, JPEG bytes -> emotions:
    our engine (stream session) and fer's `detect_emotions` (Haar + its CNN).
 """

@@ -17,10 +17,10 @@ INPUT_SCALE = 1.0 / 127.5
 INPUT_OFFSET = -1.0
 
 # Test-time augmentation: each face is classified as several views of its
-# crop, at each of these zooms (1.1 = 10% more around the face), plain and
+# crop, at each of these zooms (1.05 = 5% more around the face), plain and
 # mirrored, and the answers averaged. The server does this, and so do the
 # reported figures (`training.evaluate --tta`).
-TTA_ZOOMS = (1.0, 1.1)
+TTA_ZOOMS = (1.0, 1.05)
 
 
 def normalize(pixels, scale=INPUT_SCALE, offset=INPUT_OFFSET):
