@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from training import data
-from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, tta_views
+from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize
 
 
 def apply_bias(view_probabilities, bias):
@@ -78,7 +78,7 @@ def parse_targets(pairs):
 
 
 def main(argv=None):
-    from training.evaluate import predict
+    from training.evaluate import predict, predict_views
 
     parser = argparse.ArgumentParser(description="Choose per-class logit offsets on PublicTest.")
     parser.add_argument("model", help=".keras or .tflite file (without offsets)")
@@ -95,9 +95,10 @@ def main(argv=None):
 
     split = data.load_splits(args.data, None, limit=args.limit)[args.split]
     zooms = TTA_ZOOMS if args.tta else ()
-    views = tta_views(split.images, zooms) if zooms else split.images
-    view_probabilities = predict(args.model, normalize(views[..., None])).reshape(
-        -1, len(split.images), len(EMOTIONS))
+    if zooms:
+        view_probabilities = predict_views(args.model, split.images, zooms)
+    else:
+        view_probabilities = predict(args.model, normalize(split.images[..., None]))[None]
     bias = choose_bias(view_probabilities, split.labels, targets, limit=args.max_offset)
     for name, offsets in (("before", np.zeros(len(EMOTIONS))), ("after", bias)):
         probabilities = apply_bias(view_probabilities, offsets)

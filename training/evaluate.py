@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from training import data, metrics
-from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, mean_of_views, normalize, tta_views
+from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, tta_views
 
 
 def predict(model_path, x):
@@ -29,12 +29,17 @@ def predict(model_path, x):
     return export.predict_keras(export.load_model(model_path), x)
 
 
+def predict_views(model_path, images, tta_zooms):
+    """(views, N, classes) probabilities for the `tta_views` of N 48x48 images."""
+    views = normalize(tta_views(images, tta_zooms)[..., None])
+    return predict(model_path, views).reshape(-1, len(images), len(EMOTIONS))
+
+
 def predict_split(model_path, images, tta_zooms=None):
     """Probabilities for 48x48 images; averaged over `tta_views` when zooms are given."""
     if not tta_zooms:
         return predict(model_path, normalize(images[..., None]))
-    views = normalize(tta_views(images, tta_zooms)[..., None])
-    return mean_of_views(predict(model_path, views), len(images))
+    return predict_views(model_path, images, tta_zooms).mean(axis=0)
 
 
 def draw_confusion(confusion, path, labels=EMOTIONS, cell=70):
