@@ -142,8 +142,13 @@ def test_a_job_whose_rq_worker_is_killed_is_retried_on_another_worker(rq_site, r
 
     runner.reap()  # the dead worker's heartbeat has not expired yet
     assert status(server.url, job_id)["status"] == "processing"
+    assert runner.queue.acquire_maintenance_lock()  # as if another process were reaping
+    runner.reap(time.time() + AFTER_HEARTBEATS_EXPIRE)
+    assert status(server.url, job_id)["status"] == "processing"
+    runner.queue.release_maintenance_lock()
     runner.reap(time.time() + AFTER_HEARTBEATS_EXPIRE)
     assert status(server.url, job_id)["status"] == "queued"
+    assert runner.queue.count == 1  # queued again once
 
     workers.append(start_worker(redis_url, env, "second"))
     wait_for(lambda: status(server.url, job_id)["status"] not in ("queued", "processing"))

@@ -59,7 +59,12 @@ class RQRunner:
         """Have RQ retry or fail the jobs whose worker stopped sending
         heartbeats before `timestamp` (default: now), then record in the store
         what RQ decided for every job a dead worker left "processing"."""
-        StartedJobRegistry(queue=self.queue).cleanup(timestamp)
+        # RQ's own maintenance lock: one process at a time, so a job is retried once.
+        if self.queue.acquire_maintenance_lock():
+            try:
+                StartedJobRegistry(queue=self.queue).cleanup(timestamp)
+            finally:
+                self.queue.release_maintenance_lock()
         for job_id in self.store.ids_with_status("processing"):
             try:
                 rq_status = Job.fetch(job_id, connection=self.queue.connection).get_status()
