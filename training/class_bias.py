@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from training import data
+from training import data, metrics
 from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize
 
 
@@ -27,10 +27,10 @@ def apply_bias(view_probabilities, bias):
     return (corrected / corrected.sum(axis=-1, keepdims=True)).mean(axis=0)
 
 
-def recalls(probabilities, labels, classes=len(EMOTIONS)):
-    predicted = probabilities.argmax(axis=1)
-    return np.array([(predicted[labels == c] == c).mean() if (labels == c).any() else 0.0
-                     for c in range(classes)])
+def recalls(probabilities, labels):
+    """Recall per class of the most probable labels (0 for a class with no samples)."""
+    confusion = metrics.confusion_matrix(labels, probabilities.argmax(axis=1))
+    return metrics.per_class(confusion)[1]
 
 
 def choose_bias(view_probabilities, labels, min_recall, step=0.05, limit=3.0):
