@@ -17,7 +17,7 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
     speed_up_eventlet_websocket()
 
-from webapp import create_app  # noqa: E402
+from webapp.app import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
 
 app = create_app()

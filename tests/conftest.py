@@ -37,7 +37,7 @@ def engine():
 
 @pytest.fixture()
 def app(tmp_path):
-    from webapp import create_app
+    from webapp.app import create_app
 
     return create_app({"ASYNC_MODE": "threading", "TESTING": True,
                        "JOBS_DIR": str(tmp_path / "jobs")})

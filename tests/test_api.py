@@ -101,7 +101,7 @@ def test_openapi_document_lists_every_api_route(app):
 
 
 def test_too_many_requests_from_one_address_get_429_and_others_go_on(tmp_path):
-    from webapp import create_app
+    from webapp.app import create_app
 
     app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
                       "RATE_LIMIT_ANALYZE": "3 per minute", "START_JOB_WORKERS": False})

@@ -184,7 +184,7 @@ def test_connections_from_another_origin_are_refused(live_server):
 
 
 def test_allowed_origins_setting_accepts_a_list(tmp_path):
-    from webapp import create_app
+    from webapp.app import create_app
 
     app = create_app({"ASYNC_MODE": "threading", "JOBS_DIR": str(tmp_path / "jobs"),
                       "START_JOB_WORKERS": False,

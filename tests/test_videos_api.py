@@ -10,7 +10,7 @@ import imageio_ffmpeg
 import pytest
 
 import clips
-from webapp import create_app
+from webapp.app import create_app
 
 
 @pytest.fixture(scope="module")

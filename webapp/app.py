@@ -1,0 +1,93 @@
+"""Facial emotion recognition in the browser: the Flask app factory."""
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp import api, health, pages
+from webapp.config import ROOT, Config
+from webapp.errors import register_error_handlers
+from webapp.extensions import socketio
+from webapp.jobs.events import JobWatcher
+from webapp.jobs.runner import JobRunner
+from webapp.jobs.store import JobStore
+from webapp.live.streams import LiveStreams
+from webapp.offload import blocking_runner
+from webapp.ratelimit import install_rate_limits
+from webapp.security import register_security_headers
+from webapp.vision.pipeline import Engine
+
+import webapp.jobs.events  # noqa: F401,E402  (registers the Socket.IO handlers)
+import webapp.live.events  # noqa: F401,E402
+
+
+def create_app(overrides=None):
+    """Build the app: config, the vision engine, live stream, video jobs, pages and API."""
+    app = Flask(__name__, static_folder=os.path.join(ROOT, "static"),
+                template_folder=os.path.join(ROOT, "templates"))
+    app.config.from_object(Config)
+    if overrides:
+        app.config.update(overrides)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = Engine(app.config["MODEL_PATH"], detector=app.config["FACE_DETECTOR"],
+                    max_pixels=app.config["MAX_IMAGE_PIXELS"])
+    run_blocking = blocking_runner(app.config["ASYNC_MODE"])
+    app.extensions.update(emotion_engine=engine, run_blocking=run_blocking)
+    app.extensions["live_streams"] = LiveStreams(
+        engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"],
+        app.config["MAX_FRAME_RATE"])
+    _init_jobs(app, engine, run_blocking)
+    _init_web(app)
+    _init_socketio(app)
+    if app.config.get("START_JOB_WORKERS", True):
+        app.extensions["job_runner"].start()
+    return app
+
+
+def _init_jobs(app, engine, run_blocking):
+    """The job store, and the runner: embedded workers, or RQ with REDIS_URL."""
+    store = JobStore(app.config["JOBS_DIR"])
+    app.extensions["job_store"] = store
+    app.extensions["job_watcher"] = JobWatcher(store)
+    retention = app.config["JOB_RETENTION_SECONDS"]
+    if app.config["REDIS_URL"]:
+        from webapp.jobs.redis_queue import RQRunner  # needs the redis and rq packages
+
+        app.extensions["job_runner"] = RQRunner(
+            store, app.config["REDIS_URL"], app.config["MODEL_PATH"],
+            socketio.start_background_task, socketio.sleep, retention_seconds=retention)
+    else:
+        app.extensions["job_runner"] = JobRunner(
+            store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
+            workers=app.config["JOB_WORKERS"], retention_seconds=retention)
+
+
+def _init_web(app):
+    """Pages, API, probes, error pages, headers, rate limits, proxy headers."""
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    register_security_headers(app)
+    install_rate_limits(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def _init_socketio(app):
+    origins = app.config["CORS_ALLOWED_ORIGINS"]
+    if origins and origins != "*":
+        origins = [origin.strip() for origin in origins.split(",")]
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        # Leave room above MAX_FRAME_BYTES so an oversize frame gets an error
+        # acknowledgement instead of a dropped connection.
+        max_http_buffer_size=app.config["MAX_FRAME_BYTES"] * 4,
+        # With several server processes, Socket.IO events travel through Redis.
+        message_queue=app.config["REDIS_URL"] or None,
+        cors_allowed_origins=origins,
+    )
