@@ -16,6 +16,8 @@ import json
 import numpy as np
 
 from training import data, metrics
+from training.evaluate import predict_views
+from training.predict import predict
 from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize
 
 
@@ -78,8 +80,6 @@ def parse_targets(pairs):
 
 
 def main(argv=None):
-    from training.evaluate import predict, predict_views
-
     parser = argparse.ArgumentParser(description="Choose per-class logit offsets on PublicTest.")
     parser.add_argument("model", help=".keras or .tflite file (without offsets)")
     parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")

@@ -17,16 +17,8 @@ import cv2
 import numpy as np
 
 from training import data, metrics
+from training.predict import predict
 from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, tta_views
-
-
-def predict(model_path, x):
-    """Probabilities (N, 7) from a .keras or .tflite model."""
-    from training import export  # TensorFlow is imported only when needed
-
-    if model_path.endswith(".tflite"):
-        return export.predict_tflite(model_path, x)
-    return export.predict_keras(export.load_model(model_path), x)
 
 
 def predict_views(model_path, images, tta_zooms):

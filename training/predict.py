@@ -1,0 +1,41 @@
+"""Probabilities from a trained model, .keras or .tflite, for evaluation,
+class offsets and export checks. TensorFlow is imported only for .keras files."""
+import numpy as np
+
+from training import models
+from webapp.vision.tflite import TFLiteModel
+
+
+def load_model(path):
+    """A saved Keras model, rebuilt in float32 (mixed-precision casts do not
+    belong in a TFLite file) when it was trained in mixed precision."""
+    import keras
+
+    trained = keras.models.load_model(path, compile=False)
+    if trained.name not in models.ARCHITECTURES:
+        return trained
+    keras.mixed_precision.set_global_policy("float32")
+    model = models.build(trained.name)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def predict_keras(model, x, batch_size=256):
+    """model(x) in full-sized batches (the last one padded), as float64."""
+    padded = -len(x) % batch_size
+    x_full = np.concatenate([x, np.repeat(x[:1], padded, axis=0)]) if padded else x
+    outputs = [model(x_full[i:i + batch_size], training=False).numpy()
+               for i in range(0, len(x_full), batch_size)]
+    return np.concatenate(outputs)[: len(x)].astype(np.float64)
+
+
+def predict_tflite(tflite_path, x, threads=1):
+    """A TFLite model over x (N, h, w, c), as float64."""
+    return TFLiteModel(tflite_path, threads).predict_many(x).astype(np.float64)
+
+
+def predict(model_path, x):
+    """Probabilities (N, classes) from a .keras or .tflite model."""
+    if model_path.endswith(".tflite"):
+        return predict_tflite(model_path, x)
+    return predict_keras(load_model(model_path), x)
