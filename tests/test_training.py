@@ -7,6 +7,10 @@ import os
 import numpy as np
 import pytest
 
+# TF 2.21's oneDNN kernels crash training these small models on some CPUs (seen on an
+# AMD EPYC with AVX-512); TensorFlow's own kernels train them the same way.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 from conftest import shared_file
 from training import data, metrics
 from webapp.vision.preprocess import EMOTIONS
@@ -135,7 +139,7 @@ def test_metrics_of_a_known_confusion():
 
 
 def test_pipeline_trains_evaluates_and_exports_end_to_end(tmp_path, tiny_csv):
-    from training import evaluate, export, train
+    from training import evaluate, export, predict, train
 
     run = tmp_path / "run"
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "3",
@@ -155,15 +159,15 @@ def test_pipeline_trains_evaluates_and_exports_end_to_end(tmp_path, tiny_csv):
     # Export round trip: Keras and TFLite give the same probabilities.
     splits = data.load_splits(tiny_csv)
     x = evaluate.normalize(splits["PrivateTest"].images[..., None])
-    keras_probabilities = export.predict_keras(export.load_model(str(run / "best.keras")), x)
-    tflite_probabilities = export.predict_tflite(tflite_path, x)
+    keras_probabilities = predict.predict_keras(predict.load_model(str(run / "best.keras")), x)
+    tflite_probabilities = predict.predict_tflite(tflite_path, x)
     assert np.allclose(keras_probabilities, tflite_probabilities, atol=1e-4)
 
     # int8 weights (the shipped form): close to the float model, same answers.
     quantized_path = export.export(str(run / "best.keras"), str(tmp_path / "q"),
                                    quantize="dynamic")
     assert os.path.getsize(quantized_path) < os.path.getsize(tflite_path) / 2
-    quantized = export.predict_tflite(quantized_path, x)
+    quantized = predict.predict_tflite(quantized_path, x)
     assert np.abs(quantized - keras_probabilities).max() < 0.05
     assert (quantized.argmax(1) == keras_probabilities.argmax(1)).mean() >= 0.9
 
@@ -269,3 +273,65 @@ def test_training_with_weight_averaging_runs_and_saves_a_model(tmp_path, tiny_cs
     assert len(log) == 3 and "val_accuracy" in log[0]
     probabilities = saved(np.zeros((1, 48, 48, 1), np.float32)).numpy()
     assert np.isclose(probabilities.sum(), 1.0, atol=1e-3)
+
+
+def test_distillation_targets_are_distributions():
+    from training.train import distillation_targets
+
+    rng = np.random.default_rng(0)
+    one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 50)]
+    teacher = rng.dirichlet(np.ones(len(EMOTIONS)), 50).astype(np.float32)
+    for weight in (0.0, 0.3, 1.0):
+        targets = distillation_targets(one_hot, teacher, weight)
+        assert targets.shape == one_hot.shape and (targets >= 0).all()
+        assert np.allclose(targets.sum(axis=1), 1.0, atol=1e-6)
+    assert np.allclose(distillation_targets(one_hot, teacher, 1.0), teacher)
+
+
+def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
+    """A teacher is trained and exported; a student learns from its views'
+    probabilities and is exported with int8 activations and one view."""
+    from training import evaluate, export, predict, train
+
+    teacher_run, student_run = tmp_path / "teacher", tmp_path / "student"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "2",
+                "--batch-size", "32", "--lr", "3e-3", "--out", str(teacher_run)])
+    teacher = export.export(str(teacher_run / "best.keras"), str(tmp_path / "teacher_model"))
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "2",
+                "--batch-size", "32", "--lr", "3e-3", "--teacher", teacher,
+                "--teacher-weight", "0.7", "--out", str(student_run)])
+    cached = np.load(student_run / "teacher_targets.npy")
+    training_images = data.load_splits(tiny_csv)["Training"].images
+    assert cached.shape == (len(training_images), len(EMOTIONS))
+    assert np.allclose(cached, evaluate.predict_split(teacher, training_images,
+                                                      (1.0, 1.05)), atol=1e-5)
+
+    faces = export.calibration_faces(tiny_csv, count=64)
+    student = export.export(str(student_run / "best.keras"), str(tmp_path / "student_model"),
+                            quantize="int8", tta_zooms=(), calibration=faces)
+    card = json.loads((tmp_path / "student_model" / "emotion.json").read_text())
+    assert card["tta_zooms"] == [] and card["weights"].startswith("int8 weights and activations")
+    x = evaluate.normalize(data.load_splits(tiny_csv)["PrivateTest"].images[..., None])
+    float_answers = predict.predict_keras(predict.load_model(str(student_run / "best.keras")), x)
+    int8_answers = predict.predict_tflite(student, x)
+    assert np.allclose(int8_answers.sum(axis=1), 1.0, atol=0.02)
+    assert (int8_answers.argmax(1) == float_answers.argmax(1)).mean() >= 0.9
+
+
+def test_the_shipped_models_card_states_what_evaluate_measures():
+    """The model card's PrivateTest figures are what `training.evaluate`
+    computes for the shipped file, with the views the server uses."""
+    from training import evaluate
+
+    data_path = shared_file("data", "fer2013.csv.gz")
+    model_path = os.path.join(os.path.dirname(__file__), "..", "models", "emotion.tflite")
+    with open(os.path.splitext(model_path)[0] + ".json") as f:
+        card = json.load(f)
+    split = data.load_splits(data_path)["PrivateTest"]
+    probabilities = evaluate.predict_split(model_path, split.images, tuple(card["tta_zooms"]))
+    summary = metrics.summarize(probabilities, split.labels)
+    assert summary["samples"] == card["metrics"]["samples"] == 3589
+    assert summary["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=1e-4)
+    for label in ("fear", "disgust"):
+        assert summary["per_class"][label]["recall"] == pytest.approx(
+            card["metrics"]["per_class"][label]["recall"], abs=1e-4)

@@ -12,73 +12,54 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from training import models  # noqa: E402
+from training import data  # noqa: E402
 from training.class_bias import fold_into_model  # noqa: E402
+from training.predict import load_model  # noqa: E402
 from webapp.vision.preprocess import (  # noqa: E402
     CHANNELS, EMOTIONS, INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE, TTA_ZOOMS,
 )
 
 
-def load_model(path):
-    """A saved Keras model, rebuilt in float32 (mixed-precision casts do not
-    belong in a TFLite file) when it was trained in mixed precision."""
-    trained = keras.models.load_model(path, compile=False)
-    if trained.name not in models.ARCHITECTURES:
-        return trained
-    keras.mixed_precision.set_global_policy("float32")
-    model = models.build(trained.name)
-    model.set_weights(trained.get_weights())
-    return model
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+WEIGHTS = {"none": "float32", "float16": "float16", "dynamic": "int8 (dynamic range)",
+           "int8": "int8 weights and activations (float32 input and output)"}
 
 
-def predict_keras(model, x, batch_size=256):
-    """model(x) in full-sized batches (the last one padded), as float64."""
-    padded = -len(x) % batch_size
-    x_full = np.concatenate([x, np.repeat(x[:1], padded, axis=0)]) if padded else x
-    outputs = [model(x_full[i:i + batch_size], training=False).numpy()
-               for i in range(0, len(x_full), batch_size)]
-    return np.concatenate(outputs)[: len(x)].astype(np.float64)
-
-
-QUANTIZATIONS = ("none", "float16", "dynamic")
-
-
-def to_tflite(model, quantize="none"):
+def to_tflite(model, quantize="none", calibration_faces=None):
     """The model as TFLite flatbuffer bytes: float32 weights, float16 weights
-    (half the size, same arithmetic), or dynamic-range int8 weights."""
+    (half the size, same arithmetic), dynamic-range int8 weights, or int8
+    weights and activations (integer kernels: faster on CPUs with VNNI),
+    calibrated on `calibration_faces` (model inputs, N x h x w x c)."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        if calibration_faces is None:
+            raise ValueError("int8 quantization needs calibration faces (--data)")
+        faces = np.asarray(calibration_faces, np.float32)
+        converter.representative_dataset = lambda: ([face[None]] for face in faces)
     return converter.convert()
 
 
-def predict_tflite(tflite_path, x, threads=1):
-    """Run a TFLite model over x (N, h, w, c) one sample at a time."""
-    interpreter = Interpreter(model_path=tflite_path, num_threads=threads)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-    outputs = []
-    for sample in x:
-        interpreter.set_tensor(input_index, sample[None].astype(np.float32))
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(output_index)[0].copy())
-    return np.array(outputs, dtype=np.float64)
+def calibration_faces(data_path, count=500, seed=0):
+    """Model inputs of `count` training faces, for int8 calibration."""
+    from webapp.vision.preprocess import normalize
+
+    images = data.load_splits(data_path, limit=None)["Training"].images
+    chosen = np.random.default_rng(seed).choice(len(images), count, replace=False)
+    return normalize(images[chosen][..., None])
 
 
-def model_card(model, metrics=None, quantize="none", class_bias=None):
+def model_card(model, metrics=None, quantize="none", class_bias=None, tta_zooms=TTA_ZOOMS):
     """The JSON sidecar that tells a user how to feed the model."""
     card = {
         "format": "tflite",
-        "weights": {"none": "float32", "float16": "float16", "dynamic": "int8 (dynamic range)"}[
-            quantize],
+        "weights": WEIGHTS[quantize],
         "architecture": model.name,
         "parameters": int(model.count_params()),
         "labels": list(EMOTIONS),
@@ -89,8 +70,9 @@ def model_card(model, metrics=None, quantize="none", class_bias=None):
         "input_offset": INPUT_OFFSET,
         "input": "face crop resized to input_size; value = pixel * input_scale + input_offset",
         "output": "softmax probabilities in the order of labels",
-        "tta_zooms": list(TTA_ZOOMS),
-        "tta": "the server averages each face's views: plain and mirrored at each zoom",
+        "tta_zooms": list(tta_zooms),
+        "tta": ("the server averages each face's views: plain and mirrored at each zoom"
+                if tta_zooms else "one view per face: the crop as it is"),
         "metrics": metrics or {},
     }
     if class_bias:
@@ -101,23 +83,28 @@ def model_card(model, metrics=None, quantize="none", class_bias=None):
 
 
 def export(model_path, out_dir="models", name="emotion", metrics=None, quantize="none",
-           class_bias=None):
+           class_bias=None, tta_zooms=TTA_ZOOMS, calibration=None):
     """Write <name>.tflite, <name>.keras and <name>.json into out_dir;
-    `class_bias` ({label: logit offset}) is folded into the model first."""
+    `class_bias` ({label: logit offset}) is folded into the model first;
+    `tta_zooms` are the views the server averages (empty: one view)."""
     model = load_model(model_path)
     if class_bias:
         fold_into_model(model, [class_bias.get(label, 0.0) for label in EMOTIONS])
     os.makedirs(out_dir, exist_ok=True)
     tflite_path = os.path.join(out_dir, f"{name}.tflite")
     with open(tflite_path, "wb") as f:
-        f.write(to_tflite(model, quantize))
+        f.write(to_tflite(model, quantize, calibration))
     keras_path = os.path.join(out_dir, f"{name}.keras")
     if os.path.abspath(model_path) != os.path.abspath(keras_path):
         model.save(keras_path)
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-        json.dump(model_card(model, metrics, quantize, class_bias), f, indent=2)
+        json.dump(model_card(model, metrics, quantize, class_bias, tta_zooms), f, indent=2)
         f.write("\n")
     return tflite_path
+
+
+def _zooms(text):
+    return () if text == "none" else tuple(map(float, text.split(",")))
 
 
 def main(argv=None):
@@ -129,6 +116,10 @@ def main(argv=None):
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                         help="weight storage of the TFLite file")
     parser.add_argument("--class-bias", help="offsets JSON from training.class_bias to fold in")
+    parser.add_argument("--tta-zooms", type=_zooms, default=TTA_ZOOMS,
+                        help="views the server averages, e.g. 1.0,1.05; 'none' for one view")
+    parser.add_argument("--data", help=f"FER-2013 CSV for int8 calibration; default "
+                                       f"${data.DATA_ENV}")
     args = parser.parse_args(argv)
     metrics = class_bias = None
     if args.metrics:
@@ -137,7 +128,9 @@ def main(argv=None):
     if args.class_bias:
         with open(args.class_bias) as f:
             class_bias = json.load(f)["class_bias"]
-    path = export(args.model, args.out_dir, args.name, metrics, args.quantize, class_bias)
+    calibration = calibration_faces(args.data) if args.quantize == "int8" else None
+    path = export(args.model, args.out_dir, args.name, metrics, args.quantize, class_bias,
+                  args.tta_zooms, calibration)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
 
 

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from training import data, models  # noqa: E402
-from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE  # noqa: E402
+from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,6 +31,14 @@ def parse_args(argv=None):
     parser.add_argument("--ferplus", help=f"FER+ votes CSV; default ${data.FERPLUS_ENV}")
     parser.add_argument("--targets", choices=("fer2013", "ferplus", "blend"), default="fer2013",
                         help="train on FER-2013 labels, FER+ vote distributions, or their mean")
+    parser.add_argument("--teacher", help="distil from this model (.tflite or .keras): its "
+                                          "probabilities, averaged over the views of "
+                                          "--teacher-views, become part of the targets")
+    parser.add_argument("--teacher-weight", type=float, default=0.5,
+                        help="share of the teacher in the targets (the rest: --targets)")
+    parser.add_argument("--teacher-views", type=lambda text: tuple(map(float, text.split(","))),
+                        default=TTA_ZOOMS, help="zooms of the teacher's views (default: "
+                                                "%(default)s; plain and mirrored at each)")
     parser.add_argument("--arch", choices=sorted(models.ARCHITECTURES), default="vgg")
     parser.add_argument("--weights", help="local backbone weights file (mobilenet_v2)")
     parser.add_argument("--init", help="start from this saved model's weights (a fine-tuning "
@@ -97,6 +105,27 @@ def training_targets(split, source):
     return split.targets(source)
 
 
+def teacher_targets(teacher_path, images, views, cache_path):
+    """The teacher's probabilities for `images`, averaged over its views; kept in
+    `cache_path` so that a resumed run does not compute them again."""
+    if os.path.isfile(cache_path):
+        cached = np.load(cache_path)
+        if cached.shape[0] == len(images):
+            return cached
+    from training.evaluate import predict_split
+
+    probabilities = predict_split(teacher_path, images, views).astype(np.float32)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    np.save(cache_path, probabilities)
+    return probabilities
+
+
+def distillation_targets(base_targets, teacher_probabilities, teacher_weight):
+    """Mix of the data's targets and the teacher's: each row still sums to one."""
+    return ((1.0 - teacher_weight) * base_targets
+            + teacher_weight * teacher_probabilities).astype(np.float32)
+
+
 def compile_model(model, args, steps_per_epoch):
     total_steps = max(1, args.epochs * steps_per_epoch)
     warmup_steps = min(steps_per_epoch * 2, total_steps // 10)
@@ -138,6 +167,13 @@ def main(argv=None):
 
     class_weight = data.class_weights(train.labels, args.class_weight_power)
     train_targets = training_targets(train, args.targets)
+    if args.teacher:
+        started_teacher = time.time()
+        teacher = teacher_targets(args.teacher, train.images, args.teacher_views,
+                                  os.path.join(args.out, "teacher_targets.npy"))
+        train_targets = distillation_targets(train_targets, teacher, args.teacher_weight)
+        print(f"teacher {args.teacher}: {len(args.teacher_views) * 2} views, weight "
+              f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
     train_ds = make_dataset(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed,
