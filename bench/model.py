@@ -1,10 +1,16 @@
-"""Emotion model figures: file size and single-threaded TFLite time per face,
-for one call and for a face as the server classifies it (all its test-time views).
+"""Emotion model cost: the shipped model against the one it replaced, in one run.
 
-    python bench/model.py [models/emotion.tflite]
+    python bench/model.py [MODEL.tflite ...]
+
+For each model (default: models/emotion.tflite and models/baseline/vgg_4views.tflite):
+file size, multiply-accumulates per view (read from the TFLite graph), one
+single-threaded TFLite call, and a face as the server classifies it (all the
+views its card names, averaged). The models are timed in alternating rounds,
+so a busy machine slows them alike; the last line is the cost ratio.
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -12,47 +18,100 @@ import numpy as np
 
 from common import REPO_ROOT, percentile_ms, pin_to_one_core
 
+DEFAULT_MODELS = (os.path.join(REPO_ROOT, "models", "emotion.tflite"),
+                  os.path.join(REPO_ROOT, "models", "baseline", "vgg_4views.tflite"))
+
+
+def cpu_line():
+    """The CPU's model name and its vector extensions."""
+    info = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    vector = [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
+                          "amx_tile") if f in flags]
+    return f"CPU: {fields.get('Model name', '?').strip()}, {os.cpu_count()} cores, " \
+           f"{' '.join(vector) or 'no AVX'}"
+
+
+def multiply_accumulates(model):
+    """MACs of one view: convolutions and fully connected layers of the graph."""
+    interpreter = model.interpreter
+    shapes = {t["index"]: t["shape"] for t in interpreter.get_tensor_details()}
+    total = 0
+    for op in interpreter._get_ops_details():
+        name, inputs, outputs = op["op_name"], op["inputs"], op["outputs"]
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        weights, output = shapes[inputs[1]], shapes[outputs[0]]
+        if name == "FULLY_CONNECTED":
+            total += int(np.prod(weights))
+        elif name == "CONV_2D":  # weights: out, kh, kw, in
+            total += int(np.prod(output[1:3])) * int(np.prod(weights))
+        else:  # weights: 1, kh, kw, out
+            total += int(np.prod(output[1:])) * int(np.prod(weights[1:3]))
+    return total
+
+
+class Candidate:
+    def __init__(self, path):
+        from webapp.vision.classify import EmotionClassifier
+        from webapp.vision.tflite import TFLiteModel
+
+        self.path = path
+        with open(os.path.splitext(path)[0] + ".json") as f:
+            self.card = json.load(f)
+        self.model = TFLiteModel(path, threads=1)
+        self.classifier = EmotionClassifier(path, threads=1)
+        self.views = 2 * len(self.classifier.tta_zooms or ()) or 1
+        self.call_seconds, self.face_seconds = [], []
+
+    def time_round(self, inputs, crops):
+        for x in inputs:
+            started = time.perf_counter()
+            self.model.predict(x)
+            self.call_seconds.append(time.perf_counter() - started)
+        for crop in crops:
+            started = time.perf_counter()
+            self.classifier.predict([crop])
+            self.face_seconds.append(time.perf_counter() - started)
+
+    def report(self):
+        name = os.path.relpath(self.path, REPO_ROOT)
+        accuracy = self.card.get("metrics", {}).get("accuracy")
+        print(f"{name}: {self.card.get('architecture')}, {self.card.get('weights')}, "
+              f"{os.path.getsize(self.path) / 1e6:.2f} MB, "
+              f"{multiply_accumulates(self.model) / 1e6:.1f} M MACs a view, "
+              f"{self.views} view(s) a face"
+              + (f", PrivateTest as served {accuracy:.2%}" if accuracy else ""))
+        print(f"  one TFLite call: median {percentile_ms(self.call_seconds, 50):.3f} ms, "
+              f"p95 {percentile_ms(self.call_seconds, 95):.3f} ms")
+        print(f"  a face as the server classifies it: median "
+              f"{percentile_ms(self.face_seconds, 50):.3f} ms, "
+              f"p95 {percentile_ms(self.face_seconds, 95):.3f} ms")
+
 
 def main():
     pin_to_one_core()
-    from ai_edge_litert.interpreter import Interpreter
-
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "models", "emotion.tflite")
-    with open(os.path.splitext(path)[0] + ".json") as f:
-        card = json.load(f)
-    interpreter = Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    faces = np.random.default_rng(0).uniform(-1, 1, (500, 1, *card["input_size"], 1))
-    faces = faces.astype(np.float32)
-    for face in faces[:50]:
-        interpreter.set_tensor(input_index, face)
-        interpreter.invoke()
-    seconds = []
-    for face in faces:
-        started = time.perf_counter()
-        interpreter.set_tensor(input_index, face)
-        interpreter.invoke()
-        seconds.append(time.perf_counter() - started)
-    print(f"{os.path.basename(path)}: {card.get('architecture')}, "
-          f"{card.get('parameters', 0):,} parameters, {os.path.getsize(path) / 1e6:.2f} MB")
-    print(f"single-threaded TFLite per face: median {percentile_ms(seconds, 50):.3f} ms, "
-          f"p95 {percentile_ms(seconds, 95):.3f} ms ({len(seconds)} calls)")
-
-    from webapp.vision.classify import EmotionClassifier
-
-    classifier = EmotionClassifier(path, threads=1)
-    crops = np.random.default_rng(1).integers(0, 256, (300, *card["input_size"]), np.uint8)
-    for crop in crops[:30]:
-        classifier.predict([crop])
-    seconds = []
-    for crop in crops:
-        started = time.perf_counter()
-        classifier.predict([crop])
-        seconds.append(time.perf_counter() - started)
-    views = 2 * len(classifier.tta_zooms or ()) or 1
-    print(f"per face as the server classifies it ({views} views averaged): "
-          f"median {percentile_ms(seconds, 50):.3f} ms, p95 {percentile_ms(seconds, 95):.3f} ms")
+    paths = sys.argv[1:] or [p for p in DEFAULT_MODELS if os.path.isfile(p)]
+    candidates = [Candidate(path) for path in paths]
+    rng = np.random.default_rng(0)
+    size = candidates[0].card["input_size"]
+    inputs = rng.uniform(-1, 1, (100, 1, *size, 1)).astype(np.float32)
+    crops = rng.integers(0, 256, (100, *size), np.uint8)
+    for candidate in candidates:  # warm-up
+        candidate.time_round(inputs[:20], crops[:20])
+        candidate.call_seconds, candidate.face_seconds = [], []
+    for _ in range(5):
+        for candidate in candidates:
+            candidate.time_round(inputs, crops)
+    print(cpu_line())
+    for candidate in candidates:
+        candidate.report()
+    if len(candidates) > 1:
+        first, last = candidates[0], candidates[-1]
+        ratio = percentile_ms(first.face_seconds, 50) / percentile_ms(last.face_seconds, 50)
+        print(f"a face costs {ratio:.2f}x as much with {os.path.basename(first.path)} as with "
+              f"{os.path.relpath(last.path, REPO_ROOT)} (median, single thread)")
 
 
 if __name__ == "__main__":

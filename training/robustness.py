@@ -1,0 +1,109 @@
+"""How a model holds up on faces unlike FER-2013's: PrivateTest faces rotated,
+shrunk, re-compressed, darkened, and the labelled sample photos through the
+server's engine.
+
+    python -m training.robustness models/emotion.tflite models/baseline/vgg_4views.tflite \
+        --data fer2013.csv.gz --samples ../shared/samples
+
+prints one row per model: accuracy per condition, with the views each model's
+card names (as the server classifies a face).
+"""
+import argparse
+import json
+import os
+
+import cv2
+import numpy as np
+
+from training import data
+from training.evaluate import predict_split
+
+SAMPLE_LABELS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
+                 "face_ckplus_surprise_S124_001_00000014.png": "surprise",
+                 "face_ckplus_neutral_S124_007_00000001.png": "neutral"}
+
+
+def rotate(image, degrees):
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def shrink(image, side):
+    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def recompress(image, quality):
+    encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+
+
+def darken(image, gain):
+    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+CONDITIONS = {
+    "as is": lambda image: image,
+    "rotated 15°": lambda image: rotate(image, 15),
+    "rotated 30°": lambda image: rotate(image, 30),
+    "24 px": lambda image: shrink(image, 24),
+    "JPEG q20": lambda image: recompress(image, 20),
+    "dark x0.4": lambda image: darken(image, 0.4),
+}
+
+
+def card_views(model_path):
+    with open(os.path.splitext(model_path)[0] + ".json") as f:
+        return tuple(json.load(f).get("tta_zooms", ()))
+
+
+def condition_accuracies(model_path, split):
+    views = card_views(model_path)
+    accuracies = {}
+    for name, change in CONDITIONS.items():
+        images = np.stack([change(image) for image in split.images])
+        accuracies[name] = float(
+            (predict_split(model_path, images, views).argmax(axis=1) == split.labels).mean())
+    return accuracies
+
+
+def sample_answers(model_path, samples_dir):
+    """{file: (label, answer)} for the labelled sample photos, through the engine."""
+    from webapp.vision.pipeline import Engine
+
+    engine = Engine(model_path)
+    answers = {}
+    for name, label in SAMPLE_LABELS.items():
+        image = cv2.imread(os.path.join(samples_dir, name))
+        if image is None:
+            continue
+        faces = engine.analyze(image)["faces"]
+        answers[name] = (label, faces[0]["emotion"] if faces else "no face")
+    return answers
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+", help=".tflite files with their JSON cards")
+    parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
+    parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
+    parser.add_argument("--samples", help="folder with the sample photos")
+    args = parser.parse_args(argv)
+    split = data.load_splits(args.data)[args.split]
+    print(f"{args.split}, {len(split)} faces; accuracy per condition")
+    print(f"{'model':<40}" + "".join(f"{name:>13}" for name in CONDITIONS))
+    for model_path in args.models:
+        accuracies = condition_accuracies(model_path, split)
+        print(f"{os.path.basename(model_path):<40}"
+              + "".join(f"{accuracies[name]:>13.2%}" for name in CONDITIONS))
+    if args.samples:
+        for model_path in args.models:
+            answers = sample_answers(model_path, args.samples)
+            right = sum(label == answer for label, answer in answers.values())
+            print(f"{os.path.basename(model_path)}: labelled sample photos {right}/{len(answers)}: "
+                  + ", ".join(f"{label}->{answer}" for label, answer in answers.values()))
+
+
+if __name__ == "__main__":
+    main()
