@@ -308,6 +308,7 @@ def test_a_proxy_error_page_for_a_photo_shows_an_error_and_the_page_stays_usable
     page.wait_for_selector("#message:not([hidden])", timeout=15_000)
     assert "HTTP 502" in page.text_content("#message")
     assert page.is_hidden("#job")
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "upload-502.png"))
     page.unroute("**/api/analyze")
     page.set_input_files("#file", face_photo)  # the same file, again
     page.wait_for_selector("#photo-result:not([hidden])", timeout=30_000)
