@@ -20,5 +20,6 @@ ENV HOST=0.0.0.0 PORT=5000 JOBS_DIR=/data/jobs
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'])"
-# One eventlet worker per process, as Flask-SocketIO requires.
-CMD gunicorn -k eventlet -w 1 -b "$HOST:$PORT" --timeout 120 wsgi:app
+# One eventlet worker per process, as Flask-SocketIO requires; exec: gunicorn is PID 1 and
+# gets the SIGTERM of `docker stop`.
+CMD exec gunicorn -k eventlet -w 1 -b "$HOST:$PORT" --timeout 120 wsgi:app

@@ -15,7 +15,7 @@ import time
 import cv2
 import numpy as np
 
-from common import CLIPS, jpeg, percentile_ms, pin_to_one_core, read_clip
+from common import CLIPS, REPO_ROOT, jpeg, percentile_ms, pin_to_one_core, read_clip
 
 
 def fer_detector(use_tflite=True):
@@ -97,8 +97,6 @@ def main():
     parser.add_argument("--data", help="FER-2013 CSV (default: $FER2013_CSV or ../shared/data)")
     args = parser.parse_args()
     pin_to_one_core()
-    from common import REPO_ROOT
-
     data_path = args.data or os.environ.get("FER2013_CSV") or os.path.join(
         REPO_ROOT, "..", "shared", "data", "fer2013.csv.gz")
     if os.path.isfile(data_path):

@@ -1,12 +1,15 @@
-"""Shared fixtures: sample files, the engine, an in-process app, a real server."""
+"""Shared fixtures: sample files, the engine, an in-process app, a real server;
+and a check that the suite leaves no process of its own running."""
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -70,9 +73,10 @@ class ServerProcess:
         environment = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), **(env or {}))
         self.log = open(self.log_path, "w")
         command = [part.format(port=self.port) for part in command or [sys.executable, "wsgi.py"]]
+        # Its own process group: stop() ends whatever it starts (a shell's child, workers).
         self.process = subprocess.Popen(command, cwd=cwd,
                                         env=environment, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready()
 
     def _wait_ready(self, timeout=90):
@@ -91,12 +95,31 @@ class ServerProcess:
     def alive(self):
         return self.process.poll() is None
 
+    def _signal_group(self, signum):
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _group_alive(self):
+        try:
+            os.killpg(self.process.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
     def stop(self):
-        self.process.terminate()
+        """Stop the server and every process of its group (SIGTERM, then SIGKILL)."""
+        self._signal_group(signal.SIGTERM)
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._signal_group(signal.SIGKILL)
+            self.process.wait(10)
+        deadline = time.time() + 10
+        while self._group_alive() and time.time() < deadline:
+            time.sleep(0.1)
+        self._signal_group(signal.SIGKILL)  # workers that outlived their master
         self.log.close()
         shutil.rmtree(os.path.dirname(self.jobs_dir), ignore_errors=True)
 
@@ -108,3 +131,88 @@ def live_server():
     server = ServerProcess({"MAX_FRAME_RATE": "1000"})
     yield server
     server.stop()
+
+
+# ---- no process left behind ----
+# Every process the suite starts inherits this variable (and its value names this
+# run), so one that outlives its test is found even after it has been orphaned.
+SESSION_MARK = "EMOTION_TEST_SESSION"
+
+
+def pytest_sessionstart(session):
+    os.environ[SESSION_MARK] = f"{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _processes():
+    """{pid: (parent pid, state, environment bytes)} of every process, from /proc."""
+    processes = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environment = f.read()
+        except OSError:  # gone, or not ours to read
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        processes[int(name)] = (int(fields[1]), fields[0], environment)
+    return processes
+
+
+def processes_started_here():
+    """Live processes that carry this run's mark or descend from this process."""
+    me = os.getpid()
+    mark = f"{SESSION_MARK}={os.environ.get(SESSION_MARK)}".encode()
+    processes = _processes()
+    found = set()
+    for pid, (_, state, environment) in processes.items():
+        if pid == me or state == "Z":  # exited, waiting to be reaped
+            continue
+        if mark in environment.split(b"\0"):
+            found.add(pid)
+            continue
+        parent = processes[pid][0]
+        while parent > 1 and parent in processes and parent != me:
+            parent = processes[parent][0]
+        if parent == me:
+            found.add(pid)
+    return sorted(found)
+
+
+def _command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a process it started outlives it (after a short grace for
+    processes still exiting), and kill what is left."""
+    if SESSION_MARK not in os.environ:
+        return
+    deadline = time.time() + 10
+    leftovers = processes_started_here()
+    while leftovers and time.time() < deadline:
+        time.sleep(0.5)
+        leftovers = processes_started_here()
+    if not leftovers:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  {pid} {_command_line(pid)}" for pid in leftovers]
+    message = "\n".join([f"processes started by the tests are still running ({len(lines)}):",
+                          *lines, "(killed now; the test that started them must stop them)"])
+    if reporter:
+        reporter.write_sep("=", "processes left behind", red=True)
+        reporter.write_line(message)
+    else:
+        print(message, file=sys.stderr)
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

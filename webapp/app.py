@@ -9,7 +9,7 @@ from webapp import api, health, pages
 from webapp.config import ROOT, Config
 from webapp.errors import register_error_handlers
 from webapp.extensions import socketio
-from webapp.jobs.events import JobWatcher
+from webapp.jobs.events import JobWatcher  # (its import registers the Socket.IO handlers)
 from webapp.jobs.runner import JobRunner
 from webapp.jobs.store import JobStore
 from webapp.live.streams import LiveStreams
@@ -18,8 +18,7 @@ from webapp.ratelimit import install_rate_limits
 from webapp.security import register_security_headers
 from webapp.vision.pipeline import Engine
 
-import webapp.jobs.events  # noqa: F401,E402  (registers the Socket.IO handlers)
-import webapp.live.events  # noqa: F401,E402
+import webapp.live.events  # noqa: F401,E402  (registers the Socket.IO handlers)
 
 
 def create_app(overrides=None):
@@ -29,6 +28,7 @@ def create_app(overrides=None):
     app.config.from_object(Config)
     if overrides:
         app.config.update(overrides)
+    app.json.sort_keys = False  # keys in the documented order (box, emotion, scores...)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = Engine(app.config["MODEL_PATH"], detector=app.config["FACE_DETECTOR"],

@@ -5,6 +5,7 @@
 
 (function () {
   const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
+  const { $, showMessage } = window.COMMON;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
   const QUALITIES = [0.5, 0.65, 0.8];
@@ -12,7 +13,6 @@
   const FAST_MS = 60;
   const TIMELINE_SECONDS = 30;
 
-  const $ = (id) => document.getElementById(id);
   const video = $("video");
   const overlay = $("overlay");
   const timeline = $("timeline");
@@ -32,11 +32,6 @@
   const socket = io({ reconnectionDelayMax: 5000 });
 
   // ---- status and messages ----
-  function showMessage(text) {
-    $("message").textContent = text;
-    $("message").hidden = !text;
-  }
-
   function setConnection(stateName, text) {
     $("connection").dataset.state = stateName;
     $("connection").textContent = text;
@@ -127,16 +122,26 @@
     state.inFlight = true;
     state.lastSentAt = performance.now();
     $("quality").textContent = `${capture.width}×${capture.height} q${Math.round(QUALITIES[state.level] * 100)}`;
-    capture.toBlob(async (blob) => {
-      const sentAt = performance.now();
-      const bytes = await blob.arrayBuffer();
-      socket.timeout(5000).emit("frame", bytes, (timeoutError, answer) => {
-        state.inFlight = false;
-        if (timeoutError) adapt(SLOW_MS * 2);
-        else onAnswer(answer, performance.now() - sentAt);
-        pump();
-      });
-    }, "image/jpeg", QUALITIES[state.level]);
+    capture.toBlob((blob) => sendFrame(blob).catch(skipFrame), "image/jpeg", QUALITIES[state.level]);
+  }
+
+  async function sendFrame(blob) {
+    if (!blob) throw new Error("the frame could not be encoded");
+    const bytes = await blob.arrayBuffer();
+    const sentAt = performance.now();
+    socket.timeout(5000).emit("frame", bytes, (timeoutError, answer) => {
+      state.inFlight = false;
+      if (timeoutError) adapt(SLOW_MS * 2);
+      else onAnswer(answer, performance.now() - sentAt);
+      pump();
+    });
+  }
+
+  // A frame that could not be encoded (toBlob gave no blob) is skipped; the stream goes on.
+  function skipFrame(error) {
+    console.warn(`Frame skipped: ${error.message}`);
+    state.inFlight = false;
+    setTimeout(pump, 1000 / MAX_FPS);
   }
 
   // Steps frame size/quality down when round trips are slow, up when they are fast.

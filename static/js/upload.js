@@ -4,17 +4,12 @@
 
 (function () {
   const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
+  const { $, showMessage, errorMessage, fetchJSON } = window.COMMON;
   const RECENT_KEY = "emotion-recent-jobs";
-  const $ = (id) => document.getElementById(id);
   const socket = io();
   let current = null; // {id, name, startedAt}
   let chart = null;
   let pollTimer = null;
-
-  function showMessage(text) {
-    $("message").textContent = text;
-    $("message").hidden = !text;
-  }
 
   // ---- recent jobs, remembered in this browser only ----
   function recentJobs() {
@@ -58,7 +53,10 @@
   }
 
   const dropzone = $("dropzone");
-  $("file").addEventListener("change", (event) => handleFile(event.target.files[0]));
+  $("file").addEventListener("change", (event) => {
+    handleFile(event.target.files[0]);
+    event.target.value = ""; // the same file can be picked again (after an error, say)
+  });
   dropzone.addEventListener("dragover", (event) => { event.preventDefault(); dropzone.classList.add("over"); });
   dropzone.addEventListener("dragleave", () => dropzone.classList.remove("over"));
   dropzone.addEventListener("drop", (event) => {
@@ -87,17 +85,20 @@
     };
     request.onload = () => {
       $("uploading").hidden = true;
-      let body = {};
-      try { body = JSON.parse(request.responseText); } catch { /* not JSON */ }
-      if (request.status !== 202) {
-        showMessage(body.error ? body.error.message : `Upload failed (HTTP ${request.status}).`);
+      let body = null;
+      try { body = JSON.parse(request.responseText); } catch { /* a proxy's error page */ }
+      if (request.status !== 202 || !body || !body.id) {
+        showMessage(`Upload failed: ${errorMessage(request.status, request.statusText, request.responseText)}`);
         $("job").hidden = true;
         return;
       }
       saveRecent([{ id: body.id, name: file.name, created: Date.now() }, ...recentJobs()]);
       follow(body.id, file.name);
     };
-    request.onerror = () => { showMessage("The upload failed: the server could not be reached."); };
+    request.onerror = () => {
+      showMessage("The upload failed: the server could not be reached.");
+      $("job").hidden = true;
+    };
     request.send(form);
   }
 
@@ -112,9 +113,11 @@
 
   async function poll() {
     if (!current || socket.connected) return;
-    const response = await fetch(`/api/videos/${current.id}`);
-    if (response.status === 404) gone();
-    else showJob(await response.json());
+    try {
+      showJob(await fetchJSON(`/api/videos/${current.id}`));
+    } catch (error) {
+      if (error.status === 404) gone(); // otherwise the next poll tries again
+    }
   }
 
   function gone() {
@@ -155,7 +158,13 @@
     $("download-video").href = `/api/videos/${id}/video?download=1`;
     $("download-csv").href = `/api/videos/${id}/results.csv?download=1`;
     $("download-json").href = `/api/videos/${id}/results.json?download=1`;
-    const results = await (await fetch(`/api/videos/${id}/results.json`)).json();
+    let results;
+    try {
+      results = await fetchJSON(`/api/videos/${id}/results.json`);
+    } catch (error) {
+      showMessage(`The results could not be loaded: ${error.message}`);
+      return;
+    }
     const byFace = new Map();
     for (const row of results.rows) {
       if (!byFace.has(row.face_id)) byFace.set(row.face_id, []);
@@ -221,10 +230,11 @@
     resetJobView(file.name);
     const form = new FormData();
     form.append("image", file);
-    const response = await fetch("/api/analyze", { method: "POST", body: form });
-    const body = await response.json();
-    if (!response.ok) {
-      showMessage(body.error ? body.error.message : `Analysis failed (HTTP ${response.status}).`);
+    let body;
+    try {
+      body = await fetchJSON("/api/analyze", { method: "POST", body: form });
+    } catch (error) {
+      showMessage(`Analysis failed: ${error.message}`);
       $("job").hidden = true;
       return;
     }
