@@ -19,8 +19,10 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
 from webapp.app import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
+from webapp.serving import UpgradedSockets, eventlet_server_options  # noqa: E402
 
 app = create_app()
+app.wsgi_app = UpgradedSockets(app.wsgi_app)  # WebSockets wait between frames
 
 if __name__ == "__main__":
     from webapp.tls import tls_files
@@ -29,4 +31,5 @@ if __name__ == "__main__":
     tls = tls_files(app.config)
     certificate = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
     print(f"Serving on http{'s' if tls else ''}://{host}:{port}", flush=True)
-    socketio.run(app, host=host, port=port, log_output=False, **certificate)
+    limits = eventlet_server_options(app.config) if app.config["ASYNC_MODE"] == "eventlet" else {}
+    socketio.run(app, host=host, port=port, log_output=False, **certificate, **limits)
