@@ -19,10 +19,9 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
 from webapp.app import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
-from webapp.serving import UpgradedSockets, eventlet_server_options  # noqa: E402
+from webapp.serving import eventlet_server_options  # noqa: E402
 
 app = create_app()
-app.wsgi_app = UpgradedSockets(app.wsgi_app)  # WebSockets wait between frames
 
 if __name__ == "__main__":
     from webapp.tls import tls_files

@@ -1,25 +1,25 @@
 """Connection limits for the eventlet server (`python wsgi.py`) and gunicorn's
 eventlet worker (`webapp.gunicorn_worker`).
 
-Left as they are, both wait forever for a request's headers and serve at most
-1,024 connections: a thousand sockets that send half a request and go silent
-take every slot, and nobody else is served. Here:
+Left as it is, eventlet's server waits forever for a request's headers and
+serves at most 1,024 connections: a thousand sockets that send half a request
+and go silent take every slot, and nobody else is served. Here:
 
 - a request's line and headers must arrive within HEADER_TIMEOUT (also how
   long an idle keep-alive connection waits for its next request);
 - a body being read or a response being written may stall SOCKET_TIMEOUT;
 - a socket upgraded to WebSocket is exempt from both: it waits between
-  frames by design (Engine.IO pings it every 25 s and closes it when the
-  pongs stop), within UPGRADED_SOCKET_TIMEOUT;
+  frames by design, and Engine.IO replaces its timeout with the ping interval
+  plus the ping timeout (25 + 20 s), so a WebSocket whose pongs stop is closed;
 - one client address holds at most MAX_CONNECTIONS_PER_ADDRESS connections,
   the process at most MAX_CONNECTIONS, kept below its open-file limit; a
-  connection over either cap is answered 503 and closed at once.
+  connection over either cap is answered 503 and closed at once (under
+  gunicorn, one over MAX_CONNECTIONS waits in the listen queue instead).
 """
 import collections
 import resource
 import socket
 
-UPGRADED_SOCKET_TIMEOUT = 60  # above Engine.IO's ping interval + ping timeout (25 + 20 s)
 RESERVED_DESCRIPTORS = 256  # for models, the job database, uploads, pipes
 REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
            b"Content-Type: text/plain\r\nContent-Length: 21\r\n\r\ntoo many connections\n")
@@ -74,24 +74,6 @@ def connection_budget(max_connections):
     if soft == resource.RLIM_INFINITY:
         return max_connections
     return max(16, min(max_connections, soft - RESERVED_DESCRIPTORS))
-
-
-class UpgradedSockets:
-    """WSGI middleware: a request that upgrades to WebSocket gets its socket's
-    read/write timeout lifted from SOCKET_TIMEOUT to UPGRADED_SOCKET_TIMEOUT."""
-
-    def __init__(self, app, timeout=UPGRADED_SOCKET_TIMEOUT):
-        self.app = app
-        self.timeout = timeout
-
-    def __call__(self, environ, start_response):
-        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            sock = environ.get("gunicorn.socket")
-            if sock is None and hasattr(environ.get("eventlet.input"), "get_socket"):
-                sock = environ["eventlet.input"].get_socket()
-            if sock is not None:
-                sock.settimeout(self.timeout)
-        return self.app(environ, start_response)
 
 
 def eventlet_server_options(config):
