@@ -3,15 +3,165 @@ forged proxy headers. Each test runs `python wsgi.py` (or gunicorn) in a
 subprocess and attacks it with real sockets."""
 import json
 import os
+import resource
+import socket
+import sys
+import time
 import urllib.error
 import urllib.request
 
 import pytest
+import socketio
 
 from conftest import ServerProcess
 from synthetic import jpeg, scene
 
 UNLIMITED = {"RATE_LIMIT_API": "100000 per minute", "RATE_LIMIT_ANALYZE": "100000 per minute"}
+# Short timeouts, so that the tests can outlast them; the API limit is low for the
+# forged-address test.
+LIMITS = {"HEADER_TIMEOUT": "5", "SOCKET_TIMEOUT": "3", "MAX_CONNECTIONS_PER_ADDRESS": "100",
+          "RATE_LIMIT_API": "20 per minute"}
+SERVERS = {"python wsgi.py": None,
+           "gunicorn": [sys.executable, "-m", "gunicorn", "-b", "127.0.0.1:{port}", "wsgi:app"]}
+HALF_OPEN_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # the blank line never comes
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def guarded_server(request):
+    """The real server with the shipped connection limits (gunicorn: gunicorn.conf.py)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:  # this process opens 1,100 sockets at once
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    server = ServerProcess(LIMITS, command=SERVERS[request.param])
+    yield server
+    server.stop()
+
+
+def half_open(port, addresses, count):
+    """`count` connections spread over these client addresses, each stopped
+    after a request line and one header (Linux routes all of 127/8 to loopback)."""
+    sockets = []
+    for index in range(count):
+        sock = socket.socket()
+        sock.settimeout(5)
+        sock.bind((addresses[index % len(addresses)], 0))
+        try:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(HALF_OPEN_REQUEST)
+        except OSError:  # refused: fine, the server protects itself
+            sock.close()
+            continue
+        sockets.append(sock)
+    return sockets
+
+
+def still_open(sockets):
+    """How many of these connections the server has neither closed nor refused."""
+    count = 0
+    for sock in sockets:
+        sock.setblocking(False)
+        try:
+            sock.recv(4096)  # end of stream, or the refusal before it
+        except BlockingIOError:
+            count += 1
+        except OSError:
+            pass
+    return count
+
+
+def wait_until(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return condition()
+
+
+def frame_through_socketio(url, timeout):
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=timeout)
+    try:
+        return client.call("frame", jpeg(scene(640, 480)), timeout=timeout)
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.2"], [f"127.0.1.{i}" for i in range(1, 23)]],
+                         ids=["one address", "22 addresses"])
+def test_1100_half_open_connections_leave_healthz_and_socketio_answering(guarded_server,
+                                                                        addresses):
+    sockets = half_open(guarded_server.port, addresses, 1100)
+    try:
+        assert len(sockets) >= 1000  # the attack did get through to the server
+        health = urllib.request.urlopen(guarded_server.url + "/healthz", timeout=1)
+        assert json.load(health) == {"status": "ok"}
+        assert len(frame_through_socketio(guarded_server.url, timeout=1)["faces"]) == 1
+        # HEADER_TIMEOUT (5 s) later, the server has closed every one of them.
+        assert wait_until(lambda: still_open(sockets) == 0, 15), \
+            f"{still_open(sockets)} half-open connections still open"
+        assert guarded_server.alive()
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_one_address_holds_at_most_its_connection_cap(guarded_server):
+    sockets = half_open(guarded_server.port, ["127.0.0.3"], 150)
+    try:
+        assert wait_until(lambda: still_open(sockets) <= 100, 3)
+        assert still_open(sockets) == 100  # the first 100 are served, the rest refused
+        another_address = urllib.request.urlopen(guarded_server.url + "/healthz", timeout=1)
+        assert another_address.status == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_headers_sent_byte_by_byte_are_cut_at_the_deadline(guarded_server):
+    """Each byte comes before any per-read timeout; the request as a whole is late."""
+    with socket.create_connection(("127.0.0.1", guarded_server.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        start = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - start < 20:
+            try:
+                sock.sendall(b"X")
+                time.sleep(0.5)
+                sock.setblocking(False)
+                closed = sock.recv(4096) == b""
+            except BlockingIOError:
+                pass
+            except OSError:  # reset
+                closed = True
+            finally:
+                sock.setblocking(True)
+        assert closed, "a client dripping its headers kept the connection for 20 s"
+
+
+def test_an_idle_websocket_outlives_the_header_and_socket_timeouts(guarded_server):
+    client = socketio.Client(reconnection=False)
+    disconnects = []
+    client.on("disconnect", lambda *reason: disconnects.append(reason))
+    client.connect(guarded_server.url, transports=["websocket"], wait_timeout=10)
+    try:
+        time.sleep(9)  # past HEADER_TIMEOUT (5 s) and SOCKET_TIMEOUT (3 s), quieter than a ping
+        assert client.connected and not disconnects
+        assert len(client.call("frame", jpeg(scene(640, 480)), timeout=10)["faces"]) == 1
+    finally:
+        client.disconnect()
+
+
+def test_a_client_reaching_the_app_directly_cannot_forge_its_address(guarded_server):
+    """TRUSTED_PROXIES=0 (the default): X-Forwarded-For is ignored, so changing it
+    does not escape the per-address rate limit (RATE_LIMIT_API: 20 per minute)."""
+    statuses = []
+    for index in range(21):
+        request = urllib.request.Request(guarded_server.url + "/api/videos/" + "A" * 24,
+                                         headers={"X-Forwarded-For": f"203.0.113.{index}"})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+    assert statuses == [404] * 20 + [429]
 
 
 def open_descriptors(pid):
