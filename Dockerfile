@@ -9,6 +9,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY wsgi.py .
+COPY gunicorn.conf.py .
 COPY webapp webapp
 COPY static static
 COPY templates templates
@@ -20,5 +21,6 @@ ENV HOST=0.0.0.0 PORT=5000 JOBS_DIR=/data/jobs
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'])"
-# One eventlet worker per process, as Flask-SocketIO requires.
-CMD gunicorn -k eventlet -w 1 -b "$HOST:$PORT" --timeout 120 wsgi:app
+# One eventlet worker per process, as Flask-SocketIO requires, with the connection
+# limits: gunicorn.conf.py, which reads HOST, PORT and the rest from the environment.
+CMD gunicorn wsgi:app
