@@ -19,7 +19,7 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
 from webapp.app import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
-from webapp.serving import eventlet_server_options  # noqa: E402
+from webapp.serving import serve_eventlet  # noqa: E402
 
 app = create_app()
 
@@ -30,5 +30,7 @@ if __name__ == "__main__":
     tls = tls_files(app.config)
     certificate = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
     print(f"Serving on http{'s' if tls else ''}://{host}:{port}", flush=True)
-    limits = eventlet_server_options(app.config) if app.config["ASYNC_MODE"] == "eventlet" else {}
-    socketio.run(app, host=host, port=port, log_output=False, **certificate, **limits)
+    if app.config["ASYNC_MODE"] == "eventlet":
+        serve_eventlet(app, host, port, certificate)  # with the connection limits
+    else:
+        socketio.run(app, host=host, port=port, log_output=False, **certificate)

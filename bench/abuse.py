@@ -76,7 +76,7 @@ def start_server(repo, server, env, jobs_dir):
     environment = dict(os.environ, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING",
                        JOBS_DIR=jobs_dir, **env)
     command = [part.format(port=port) for part in server_command(repo, server)]
-    print("server:", " ".join(command[1:] if server == "gunicorn" else command))
+    print("server: python", " ".join(command[1:]))
     process = subprocess.Popen(command, cwd=repo, env=environment,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -76,6 +76,19 @@ def connection_budget(max_connections):
     return max(16, min(max_connections, soft - RESERVED_DESCRIPTORS))
 
 
+def serve_eventlet(app, host, port, certificate=None, backlog=1024):
+    """What socketio.run does under eventlet, with these limits and a listen
+    queue deep enough for a burst of connections (Flask-SocketIO's holds 50)."""
+    import eventlet
+    import eventlet.wsgi
+
+    family, _, _, _, address = socket.getaddrinfo(host, port)[0]
+    listener = eventlet.listen(address, family, backlog=backlog)
+    if certificate:
+        listener = eventlet.wrap_ssl(listener, server_side=True, **certificate)
+    eventlet.wsgi.server(listener, app, log_output=False, **eventlet_server_options(app.config))
+
+
 def eventlet_server_options(config):
     """Keyword arguments for eventlet.wsgi.server (socketio.run passes them on)."""
     import eventlet
