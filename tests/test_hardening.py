@@ -17,9 +17,9 @@ from conftest import ServerProcess
 from synthetic import jpeg, scene
 
 UNLIMITED = {"RATE_LIMIT_API": "100000 per minute", "RATE_LIMIT_ANALYZE": "100000 per minute"}
-# Short timeouts, so that the tests can outlast them; the API limit is low for the
-# forged-address test.
-LIMITS = {"HEADER_TIMEOUT": "5", "SOCKET_TIMEOUT": "3", "MAX_CONNECTIONS_PER_ADDRESS": "100",
+# The shipped limits, with a short SOCKET_TIMEOUT that the idle WebSocket test can outlast;
+# the API limit is low for the forged-address test.
+LIMITS = {"HEADER_TIMEOUT": "10", "SOCKET_TIMEOUT": "3", "MAX_CONNECTIONS_PER_ADDRESS": "100",
           "RATE_LIMIT_API": "20 per minute"}
 SERVERS = {"python wsgi.py": None,
            "gunicorn": [sys.executable, "-m", "gunicorn", "-b", "127.0.0.1:{port}", "wsgi:app"]}
@@ -76,11 +76,14 @@ def wait_until(condition, seconds):
     return condition()
 
 
-def frame_through_socketio(url, timeout):
+def frame_through_socketio(url):
+    """A frame's answer over a new Socket.IO connection. The figure (100-400 ms
+    under attack) is bench/abuse.py's; here a generous deadline keeps a busy
+    machine from failing the test, while a starved server still does."""
     client = socketio.Client(reconnection=False)
-    client.connect(url, transports=["websocket"], wait_timeout=timeout)
+    client.connect(url, transports=["websocket"], wait_timeout=5)
     try:
-        return client.call("frame", jpeg(scene(640, 480)), timeout=timeout)
+        return client.call("frame", jpeg(scene(640, 480)), timeout=5)
     finally:
         client.disconnect()
 
@@ -94,9 +97,9 @@ def test_1100_half_open_connections_leave_healthz_and_socketio_answering(guarded
         assert len(sockets) >= 1000  # the attack did get through to the server
         health = urllib.request.urlopen(guarded_server.url + "/healthz", timeout=1)
         assert json.load(health) == {"status": "ok"}
-        assert len(frame_through_socketio(guarded_server.url, timeout=1)["faces"]) == 1
-        # HEADER_TIMEOUT (5 s) later, the server has closed every one of them.
-        assert wait_until(lambda: still_open(sockets) == 0, 15), \
+        assert len(frame_through_socketio(guarded_server.url)["faces"]) == 1
+        # HEADER_TIMEOUT (10 s) later, the server has closed every one of them.
+        assert wait_until(lambda: still_open(sockets) == 0, 30), \
             f"{still_open(sockets)} half-open connections still open"
         assert guarded_server.alive()
     finally:
@@ -105,14 +108,18 @@ def test_1100_half_open_connections_leave_healthz_and_socketio_answering(guarded
 
 
 def test_one_address_holds_at_most_its_connection_cap(guarded_server):
-    sockets = half_open(guarded_server.port, ["127.0.0.3"], 150)
+    held = half_open(guarded_server.port, ["127.0.0.3"], 100)
+    over = []
     try:
-        assert wait_until(lambda: still_open(sockets) <= 100, 3)
-        assert still_open(sockets) == 100  # the first 100 are served, the rest refused
+        assert len(held) == 100 and still_open(held) == 100
+        over = half_open(guarded_server.port, ["127.0.0.3"], 50)
+        assert wait_until(lambda: still_open(over) == 0, 5), \
+            f"{still_open(over)} connections over the cap are still open"
+        assert still_open(held) == 100  # well within HEADER_TIMEOUT (10 s)
         another_address = urllib.request.urlopen(guarded_server.url + "/healthz", timeout=1)
         assert another_address.status == 200
     finally:
-        for sock in sockets:
+        for sock in held + over:
             sock.close()
 
 
@@ -122,7 +129,7 @@ def test_headers_sent_byte_by_byte_are_cut_at_the_deadline(guarded_server):
         sock.sendall(b"GET /healthz HTTP/1.1\r\n")
         start = time.monotonic()
         closed = False
-        while not closed and time.monotonic() - start < 20:
+        while not closed and time.monotonic() - start < 30:
             try:
                 sock.sendall(b"X")
                 time.sleep(0.5)
@@ -134,7 +141,7 @@ def test_headers_sent_byte_by_byte_are_cut_at_the_deadline(guarded_server):
                 closed = True
             finally:
                 sock.setblocking(True)
-        assert closed, "a client dripping its headers kept the connection for 20 s"
+        assert closed, "a client dripping its headers kept the connection for 30 s"
 
 
 def test_an_idle_websocket_outlives_the_header_and_socket_timeouts(guarded_server):
@@ -143,7 +150,7 @@ def test_an_idle_websocket_outlives_the_header_and_socket_timeouts(guarded_serve
     client.on("disconnect", lambda *reason: disconnects.append(reason))
     client.connect(guarded_server.url, transports=["websocket"], wait_timeout=10)
     try:
-        time.sleep(9)  # past HEADER_TIMEOUT (5 s) and SOCKET_TIMEOUT (3 s), quieter than a ping
+        time.sleep(12)  # past HEADER_TIMEOUT (10 s) and SOCKET_TIMEOUT (3 s), before a ping
         assert client.connected and not disconnects
         assert len(client.call("frame", jpeg(scene(640, 480)), timeout=10)["faces"]) == 1
     finally:
