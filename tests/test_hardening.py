@@ -210,3 +210,38 @@ def test_open_descriptors_stay_flat_over_1000_probe_and_api_calls():
         assert after - before <= 2, f"{before} -> {after} open descriptors over 1,000 calls"
     finally:
         server.stop()
+
+
+def test_a_full_process_refuses_new_connections_at_once_and_recovers():
+    """MAX_CONNECTIONS reached: a new connection is answered 503 (or reset) at
+    once rather than left waiting, and served again once the others go."""
+    import http.client
+
+    server = ServerProcess({"MAX_CONNECTIONS": "20", "HEADER_TIMEOUT": "30"})
+    sockets = []
+    try:
+        sockets = half_open(server.port, [f"127.0.2.{i}" for i in range(1, 21)], 20)
+        assert len(sockets) == 20
+        time.sleep(0.5)  # all accepted
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        try:
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().status == 503
+        except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
+            pass  # the refusal was sent, but the reset came first
+        finally:
+            connection.close()
+        for sock in sockets:
+            sock.close()
+        assert wait_until(lambda: healthz_status(server.url) == 200, 10)
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
+
+
+def healthz_status(url):
+    try:
+        return urllib.request.urlopen(url + "/healthz", timeout=2).status
+    except OSError:
+        return None
