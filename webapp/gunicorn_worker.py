@@ -22,7 +22,7 @@ class GuardedEventletWorker(EventletWorker):
             refuse(client)
             return
         try:
-            client.settimeout(Config.SOCKET_TIMEOUT)
+            client.settimeout(Config.SOCKET_TIMEOUT or None)  # 0: no timeout
             super().handle(listener, client, addr)
         finally:
             self.connections.release(host)

@@ -61,9 +61,9 @@ def refuse(sock):
 
 
 def connection_budget(max_connections):
-    """MAX_CONNECTIONS, lowered to fit this process's open-file limit (raised
-    to its hard limit first): running out of descriptors stops eventlet's
-    accept loop for good."""
+    """MAX_CONNECTIONS (0: as many as fit), lowered to fit this process's
+    open-file limit (raised to its hard limit first): running out of
+    descriptors stops eventlet's accept loop for good."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -71,9 +71,8 @@ def connection_budget(max_connections):
             soft = hard
         except (ValueError, OSError):
             pass
-    if soft == resource.RLIM_INFINITY:
-        return max_connections
-    return max(16, min(max_connections, soft - RESERVED_DESCRIPTORS))
+    fits = 1 << 20 if soft == resource.RLIM_INFINITY else max(16, soft - RESERVED_DESCRIPTORS)
+    return min(max_connections, fits) if max_connections else fits
 
 
 def serve_eventlet(app, host, port, certificate=None, backlog=1024):
@@ -90,7 +89,7 @@ def serve_eventlet(app, host, port, certificate=None, backlog=1024):
 
 
 def eventlet_server_options(config):
-    """Keyword arguments for eventlet.wsgi.server (socketio.run passes them on)."""
+    """Keyword arguments for eventlet.wsgi.server; a setting of 0 means no limit."""
     import eventlet
     import eventlet.wsgi
 
@@ -114,10 +113,10 @@ def eventlet_server_options(config):
 
         def parse_request(self):
             late = socket.timeout("request headers too slow")
-            with eventlet.Timeout(config["HEADER_TIMEOUT"], late):
+            with eventlet.Timeout(config["HEADER_TIMEOUT"] or None, late):
                 return super().parse_request()
 
     return {"custom_pool": GuardedPool(connection_budget(config["MAX_CONNECTIONS"])),
             "protocol": HeaderDeadlineProtocol,
-            "keepalive": config["HEADER_TIMEOUT"],
-            "socket_timeout": config["SOCKET_TIMEOUT"]}
+            "keepalive": config["HEADER_TIMEOUT"] or True,  # True: keep-alive, no timeout
+            "socket_timeout": config["SOCKET_TIMEOUT"] or None}
