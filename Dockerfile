@@ -23,4 +23,5 @@ HEALTHCHECK --interval=30s --timeout=5s \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'])"
 # One eventlet worker per process, as Flask-SocketIO requires, with the connection
 # limits: gunicorn.conf.py, which reads HOST, PORT and the rest from the environment.
-CMD gunicorn wsgi:app
+# exec: gunicorn itself gets the stop signal, not the shell.
+CMD exec gunicorn wsgi:app
