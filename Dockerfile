@@ -9,6 +9,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY wsgi.py .
+COPY gunicorn.conf.py .
 COPY webapp webapp
 COPY static static
 COPY templates templates
@@ -20,6 +21,7 @@ ENV HOST=0.0.0.0 PORT=5000 JOBS_DIR=/data/jobs
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'])"
-# One eventlet worker per process, as Flask-SocketIO requires; exec: gunicorn is PID 1 and
-# gets the SIGTERM of `docker stop`.
-CMD exec gunicorn -k eventlet -w 1 -b "$HOST:$PORT" --timeout 120 wsgi:app
+# One eventlet worker per process, as Flask-SocketIO requires, with the connection
+# limits: gunicorn.conf.py, which reads HOST, PORT and the rest from the environment.
+# exec: gunicorn itself gets the stop signal, not the shell.
+CMD exec gunicorn wsgi:app

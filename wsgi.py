@@ -19,6 +19,7 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
 from webapp.app import create_app  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
+from webapp.serving import serve_eventlet  # noqa: E402
 
 app = create_app()
 
@@ -29,4 +30,7 @@ if __name__ == "__main__":
     tls = tls_files(app.config)
     certificate = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
     print(f"Serving on http{'s' if tls else ''}://{host}:{port}", flush=True)
-    socketio.run(app, host=host, port=port, log_output=False, **certificate)
+    if app.config["ASYNC_MODE"] == "eventlet":
+        serve_eventlet(app, host, port, certificate)  # with the connection limits
+    else:
+        socketio.run(app, host=host, port=port, log_output=False, **certificate)

@@ -1,8 +1,11 @@
 """The nginx configuration in deploy/ in front of the real server: HTTPS,
-WebSocket upgrade and long-polling both reach the app."""
+WebSocket upgrade and long-polling both reach the app; the app trusts exactly
+this one hop; idle and greedy clients are cut off at the proxy."""
+import http.client
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -27,7 +30,9 @@ def proxied(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nginx")
     cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
     make_self_signed(cert, key, "127.0.0.1")
-    app = ServerProcess()
+    # As deploy/nginx.conf says: the app trusts one proxy. A low API limit shows
+    # whose address it counts.
+    app = ServerProcess({"TRUSTED_PROXIES": "1", "RATE_LIMIT_API": "20 per minute"})
     http_port, https_port = free_port(), free_port()
     with open(os.path.join(REPO_ROOT, "deploy", "nginx.conf")) as f:
         site = f.read()
@@ -43,7 +48,7 @@ daemon off;
 user root;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log;
-events {{}}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {folder}/body;
@@ -111,3 +116,95 @@ def test_socketio_works_through_the_proxy(proxied, transport):
         assert len(result["faces"]) == 1
     finally:
         client.disconnect()
+
+
+def https_connection(url, cert, source_address):
+    """An HTTPS connection to the proxy from this client address (all of 127/8 is loopback)."""
+    port = int(url.rsplit(":", 1)[1])
+    return http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                       context=ssl.create_default_context(cafile=cert),
+                                       source_address=(source_address, 0))
+
+
+def get_status(url, cert, source_address, path, headers=None):
+    connection = https_connection(url, cert, source_address)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_each_visitor_has_its_own_rate_limit_which_a_forged_header_does_not_escape(proxied):
+    """TRUSTED_PROXIES=1 behind this config: the app counts requests per visitor
+    (RATE_LIMIT_API: 20 per minute), by the address nginx saw, whatever
+    X-Forwarded-For the visitor sends."""
+    https_url, _, cert = proxied
+    unknown_job = "/api/videos/" + "B" * 24
+    statuses = [get_status(https_url, cert, "127.0.0.4", unknown_job,
+                           {"X-Forwarded-For": f"198.51.100.{index}"}) for index in range(21)]
+    assert statuses == [404] * 20 + [429]
+    assert get_status(https_url, cert, "127.0.0.5", unknown_job) == 404  # another visitor
+
+
+def test_1100_idle_connections_at_the_proxy_leave_the_site_answering(proxied):
+    https_url, _, cert = proxied
+    port = int(https_url.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(1100):  # connected, and never a byte of TLS or HTTP
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5,
+                                                 source_address=("127.0.0.6", 0)))
+        context = ssl.create_default_context(cafile=cert)
+        health = urllib.request.urlopen(https_url + "/healthz", context=context, timeout=1)
+        assert health.status == 200
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = cert
+        client = socketio.Client(reconnection=False, http_session=session)
+        client.connect(https_url, transports=["websocket"], wait_timeout=5)
+        try:  # a generous deadline for a busy machine: a starved proxy still fails it
+            assert len(client.call("frame", jpeg(scene(640, 480)), timeout=5)["faces"]) == 1
+        finally:
+            client.disconnect()
+        # client_header_timeout (10 s) later, nginx has closed them all.
+        deadline = time.monotonic() + 20
+        while any(still_open(sock) for sock in idle) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(still_open(sock) for sock in idle)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def still_open(sock):
+    sock.setblocking(False)
+    try:
+        return sock.recv(1024) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def test_one_address_gets_503_beyond_100_open_requests(proxied):
+    """limit_conn: 100 uploads stalled mid-body from one address, then that
+    address is refused while another one is served."""
+    https_url, _, cert = proxied
+    stalled = []
+    try:
+        for _ in range(100):
+            connection = https_connection(https_url, cert, "127.0.0.7")
+            connection.putrequest("POST", "/api/analyze")
+            connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+            connection.putheader("Content-Length", "100000")
+            connection.endheaders()  # and the body never comes
+            stalled.append(connection)
+        time.sleep(0.5)  # nginx has read every request's headers
+        assert get_status(https_url, cert, "127.0.0.7", "/healthz") == 503
+        assert get_status(https_url, cert, "127.0.0.8", "/healthz") == 200
+    finally:
+        for connection in stalled:
+            connection.close()

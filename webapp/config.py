@@ -46,8 +46,18 @@ class Config:
     RATE_LIMIT_ANALYZE = os.environ.get("RATE_LIMIT_ANALYZE", "120 per minute")
     RATE_LIMIT_UPLOADS = os.environ.get("RATE_LIMIT_UPLOADS", "30 per hour")
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
-    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    # (0: none, so a client reaching the app directly cannot forge its address).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+    # Connections (see webapp/serving.py), for `python wsgi.py` and gunicorn.conf.py.
+    HEADER_TIMEOUT = _int("HEADER_TIMEOUT", 10)  # seconds for a request's line and headers
+    SOCKET_TIMEOUT = _int("SOCKET_TIMEOUT", 30)  # seconds a body read or response write may stall
+    MAX_CONNECTIONS = _int("MAX_CONNECTIONS", 4096)  # per process, kept below its open-file limit
+    # Per client address; behind a proxy every connection comes from the proxy,
+    # which caps per address itself (deploy/nginx.conf: limit_conn).
+    MAX_CONNECTIONS_PER_ADDRESS = _int("MAX_CONNECTIONS_PER_ADDRESS",
+                                       0 if TRUSTED_PROXIES else 100)
 
     # HTTPS served by this process (see webapp/tls.py); a reverse proxy is the other way.
     TLS_CERT = os.environ.get("TLS_CERT")

@@ -2,15 +2,18 @@
 
 One row per job; its files live in `<jobs_dir>/<id>/`. Ids are random
 (secrets.token_urlsafe), so a job can only be read by whoever has its id.
-Each thread opens its own connection (sqlite3 connections are per thread).
+Each OS thread opens one connection (sqlite3 connections are per thread),
+which the greenlets of that thread share: every call runs its statement to
+the end without yielding, in autocommit mode.
 """
 import os
 import re
 import secrets
 import shutil
 import sqlite3
-import threading
 import time
+
+from webapp.threadlocal import os_thread_local
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -37,7 +40,7 @@ class JobStore:
         self.jobs_dir = os.path.abspath(jobs_dir)
         os.makedirs(self.jobs_dir, exist_ok=True)
         self.db_path = os.path.join(self.jobs_dir, "jobs.sqlite3")
-        self._local = threading.local()
+        self._local = os_thread_local()
         with self._db() as db:
             db.execute(SCHEMA)
 
@@ -51,7 +54,7 @@ class JobStore:
         return db
 
     def close(self):
-        """Close this thread's database connection."""
+        """Close this OS thread's database connection."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()

@@ -7,15 +7,17 @@ augmentation, measured the same way in the model's PrivateTest figures
 
 The model's sidecar JSON (`models/emotion.json`) says the label order, input
 size and normalisation, so any model exported by `training.export` works.
-A TFLite interpreter is not thread-safe: each thread gets its own.
+A TFLite interpreter is not thread-safe: each OS thread gets its own, which
+the greenlets of that thread share (one runs at a time, and `predict` never
+yields).
 """
 import json
 import os
-import threading
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from webapp.threadlocal import os_thread_local
 from webapp.vision.preprocess import TTA_ZOOMS, crop_face, mean_of_views, normalize, tta_views
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "models", "emotion.tflite")
@@ -51,7 +53,7 @@ class EmotionClassifier:
         self.input_offset = float(card["input_offset"])
         self.card = card
         self.threads = threads
-        self._local = threading.local()
+        self._local = os_thread_local()
         self._interpreter()  # fail now, not on the first face, if the file is bad
 
     def _interpreter(self):

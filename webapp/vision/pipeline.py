@@ -86,6 +86,12 @@ class Engine:
     def analyze_bytes(self, data):
         return self.analyze(self.decode(data))
 
+    def self_test(self):
+        """Classify one blank face; raises unless the model answers as its card says."""
+        probabilities = self.classifier.predict([np.zeros(self.classifier.input_size, np.uint8)])
+        if probabilities.shape != (1, len(self.labels)):
+            raise RuntimeError(f"the model gave {probabilities.shape}, not (1, {len(self.labels)})")
+
     def session(self, **tracker_options):
         return StreamSession(self, **tracker_options)
 
