@@ -18,7 +18,6 @@ face (a sample clip letterboxed and looped to --seconds):
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys

@@ -35,11 +35,6 @@ def stop_job_workers():
         _apps.pop().extensions["job_runner"].stop()
 
 
-@pytest.fixture()
-def app(tmp_path):
-    return make_app({"TESTING": True, "JOBS_DIR": str(tmp_path / "jobs")})
-
-
 def post_video(client, data, name="clip.mp4"):
     return client.post("/api/videos", data={"video": (io.BytesIO(data), name)},
                        content_type="multipart/form-data")

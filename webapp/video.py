@@ -18,6 +18,7 @@ Must run in a process that eventlet has not monkey-patched (the job worker,
 the command line): native threads writing to patched pipes lose data.
 """
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -285,17 +286,21 @@ class _Prefetch:
     def _run(self, iterator):
         try:
             for item in iterator:
-                while not self.stopped.is_set():
-                    try:
-                        self.items.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        pass
-                if self.stopped.is_set():
+                if not self._put(item):
                     return
-            self.items.put(self._END)
+            self._put(self._END)
         except Exception as error:  # handed to the consumer
-            self.items.put(error)
+            self._put(error)
+
+    def _put(self, item):
+        """Queue an item unless the consumer has stopped; returns whether queued."""
+        while not self.stopped.is_set():
+            try:
+                self.items.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def __iter__(self):
         try:
@@ -344,12 +349,16 @@ class _ThreadedSink:
 
     def abandon(self):
         """Let the thread end without writing what is left (after a failure)."""
-        if self.thread.is_alive():
-            self.error = self.error or OSError("abandoned")
+        if not self.thread.is_alive():
+            return
+        self.error = self.error or OSError("abandoned")
+        while True:
             try:
                 self.items.put_nowait(None)
+                return
             except queue.Full:
-                pass
+                with contextlib.suppress(queue.Empty):
+                    self.items.get_nowait()
 
 
 class _InlineSink:
