@@ -115,16 +115,20 @@ def through_cli(clip, folder):
 
 def annotate_in_child(clip, output, overlap=True):
     """Annotate in a fresh process; returns (seconds, frames, peak RSS MB of the
-    Python process, of the largest ffmpeg)."""
+    Python process, of the largest ffmpeg, CPU seconds of all of them)."""
     code = ("import json, resource, sys, time; sys.path.insert(0, %r)\n"
             "from webapp import video\nfrom webapp.vision.pipeline import Engine\n"
             "engine = Engine(); started = time.perf_counter()\n"
+            "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "cpu_before = usage.ru_utime + usage.ru_stime\n"
             "info = video.annotate(engine, %r, %r, %r, overlap=%r, limits=video.Limits("
             "max_seconds=1e9, max_frames=10**9, timeout_seconds=1e9))\n"
             "seconds = time.perf_counter() - started\n"
-            "print(json.dumps([seconds, info['frames'], "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
-            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))"
+            "me, children = (resource.getrusage(resource.RUSAGE_SELF), "
+            "resource.getrusage(resource.RUSAGE_CHILDREN))\n"
+            "print(json.dumps([seconds, info['frames'], me.ru_maxrss / 1024, "
+            "children.ru_maxrss / 1024, me.ru_utime + me.ru_stime + children.ru_utime + "
+            "children.ru_stime - cpu_before]))"
             % (REPO_ROOT, clip, output, output + ".csv", overlap))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
@@ -223,13 +227,13 @@ def main():
         seconds = through_cli(clip, folder)
         print(f"  python -m webapp.video (start-up included):       {seconds:6.2f} s = "
               f"{length / seconds:4.1f}x real time")
-        for overlap in (True, False):
-            seconds, done, peak, ffmpeg_peak = annotate_in_child(
+        for overlap in (True, False, True, False):  # interleaved: the machine's load varies
+            seconds, done, peak, ffmpeg_peak, cpu = annotate_in_child(
                 clip, os.path.join(folder, f"o{overlap}.mp4"), overlap)
             name = "threads: decode | analyse | encode" if overlap else "one thread"
             print(f"  annotate, {name:34s}    {seconds:6.2f} s = {length / seconds:4.1f}x real "
-                  f"time ({done / seconds:.0f} frames/s); peak RSS {peak:.0f} MB "
-                  f"(largest ffmpeg {ffmpeg_peak:.0f} MB)")
+                  f"time ({done / seconds:.0f} frames/s, {cpu:.1f} CPU s); peak RSS "
+                  f"{peak:.0f} MB (largest ffmpeg {ffmpeg_peak:.0f} MB)")
         fer = through_fer(clip, folder)
         if isinstance(fer, str):
             print(f"  fer package's video path: {fer}")
@@ -253,7 +257,7 @@ def main():
             long_clip = os.path.join(folder, "long.mp4")
             make_clip(source, long_clip, 600)
             for path, label in ((clip, f"{length:.0f} s"), (long_clip, "600 s")):
-                seconds, done, peak, ffmpeg_peak = annotate_in_child(
+                seconds, done, peak, ffmpeg_peak, _ = annotate_in_child(
                     path, os.path.join(folder, "mem.mp4"))
                 print(f"  memory, {label} clip ({done} frames): peak RSS {peak:.0f} MB, largest "
                       f"ffmpeg {ffmpeg_peak:.0f} MB ({done / seconds:.0f} frames/s)")

@@ -20,6 +20,7 @@ the command line): native threads writing to patched pipes lose data.
 import argparse
 import contextlib
 import csv
+import itertools
 import json
 import math
 import os
@@ -248,20 +249,22 @@ def _encoder_command(input_path, output_path, info, limits):
                       "-pix_fmt", "yuv420p", "-movflags", "+faststart", output_path]
 
 
-def _raw_frames(pipe, shape):
-    """Frames from a raw bgr24 pipe, each in a buffer of its own."""
-    size = shape[0] * shape[1] * shape[2]
-    while True:
-        buffer = bytearray(size)
-        view, got = memoryview(buffer), 0
-        while got < size:
+def _raw_frames(pipe, shape, buffers=3 * QUEUE_FRAMES):
+    """Frames from a raw bgr24 pipe, read into a ring of preallocated buffers.
+    A buffer is used again `buffers` frames later, by when the frame in it has
+    gone through both queues and been written (each holds QUEUE_FRAMES)."""
+    ring = [np.empty(shape, np.uint8) for _ in range(buffers)]
+    for index in itertools.count():
+        frame = ring[index % buffers]
+        view, got = memoryview(frame).cast("B"), 0
+        while got < view.nbytes:
             count = pipe.readinto(view[got:])
             if not count:
                 break
             got += count
-        if got < size:  # end of stream (a partial frame cannot happen with ffmpeg)
+        if got < view.nbytes:  # end of stream (a partial frame cannot happen with ffmpeg)
             return
-        yield np.frombuffer(buffer, np.uint8).reshape(shape)
+        yield frame
 
 
 def _finish(process, log_file, message, error_type):
