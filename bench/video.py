@@ -138,7 +138,12 @@ def annotate_in_child(clip, output, overlap=True):
 
 FER_SCRIPT = """
 import json, logging, sys, time, glob, os
+import cv2
 logging.disable(logging.INFO)
+# fer polls the keyboard and closes its preview window even without a display;
+# headless OpenCV has no GUI, so those two calls do nothing here.
+cv2.destroyAllWindows = lambda: None
+cv2.waitKey = lambda delay=0: -1
 from fer.fer import FER
 from fer.classes import Video
 detector = FER(use_tflite=True)
@@ -238,8 +243,10 @@ def main():
         if isinstance(fer, str):
             print(f"  fer package's video path: {fer}")
         else:
+            frames_out = videocheck.count_frames(fer[2][0]) if fer[2] else 0
             print(f"  fer 25.10.3 Video.analyze (Haar + CNN, OpenCV mp4v, no audio): {fer[0]:6.2f} s "
-                  f"= {length / fer[0]:4.1f}x real time ({fer[1]} frames analysed)")
+                  f"= {length / fer[0]:4.1f}x real time ({fer[1]} frames with a face, "
+                  f"{frames_out} frames in its video)")
 
         from webapp.vision.pipeline import Engine
 
