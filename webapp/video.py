@@ -110,11 +110,7 @@ def probe(path, max_pixels=Limits.max_pixels, timeout=60):
     first = re.search(r"n:\s*0 pts:.*?pts_time:(\S+).*? s:(\d+)x(\d+)", log)
     if first is None:
         raise VideoError(_ffmpeg_reason(log))
-    rate = re.search(r"config in time_base: \S+, frame_rate: (\d+)/(\d+)", log)
-    fps = Fraction(int(rate[1]), int(rate[2])) if rate and int(rate[1]) and int(rate[2]) else None
-    if fps is None:
-        stated = re.search(r"Stream #0:\d+\S*: Video: .*?([\d.]+) (?:fps|tbr)", header)
-        fps = Fraction(stated[1]).limit_denominator(1001) if stated else Fraction(25)
+    fps = _frame_rate(header, log)
     duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", header)
     seconds = (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])
                if duration else 0.0)
@@ -126,6 +122,28 @@ def probe(path, max_pixels=Limits.max_pixels, timeout=60):
             "fps_fraction": f"{fps.numerator}/{fps.denominator}", "duration": seconds,
             "frames": round(seconds * fps), "video_start": round(video_start, 4),
             "audio": re.search(r"Stream #0:\d+\S*: Audio:", header) is not None}
+
+
+def _frame_rate(header, log):
+    """The video's frame rate as a fraction: its average rate (what players go
+    by for variable-rate phone videos), exact where the stream's nominal rate
+    agrees with it; 25 where the file says nothing."""
+    nominal = re.search(r"config in time_base: \S+, frame_rate: (\d+)/(\d+)", log)
+    nominal = Fraction(int(nominal[1]), int(nominal[2])) if nominal and int(nominal[1]) and int(
+        nominal[2]) else None
+    average = re.search(r"Stream #0:\d+\S*: Video: .*?, ([\d.]+)(k?) fps", header)
+    average = Fraction(average[1]) * (1000 if average[2] else 1) if average else None
+    if average is None or not 0 < average <= 1000:
+        average = re.search(r"Stream #0:\d+\S*: Video: .*?, ([\d.]+) tbr", header)
+        average = Fraction(average[1]) if average else None
+    if average is None or not 0 < average <= 1000:
+        return nominal or Fraction(25)
+    if nominal is not None and abs(nominal - average) <= average / 100:
+        return nominal
+    for rate in (24, 30, 48, 60, 120, 240):  # NTSC rates, printed rounded
+        if abs(average - Fraction(rate * 1000, 1001)) < Fraction(1, 100):
+            return Fraction(rate * 1000, 1001)
+    return average.limit_denominator(1001)
 
 
 def _ffmpeg_reason(log):
