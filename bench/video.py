@@ -113,9 +113,29 @@ def through_cli(clip, folder):
     return time.perf_counter() - started
 
 
+def tree_rss_mb(pid):
+    """(RSS of the process, RSS of it and its children) in MB, from /proc."""
+    def rss(p):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            return 0
+
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+    except OSError:
+        children = []
+    own = rss(pid)
+    return own / 1024, (own + sum(rss(child) for child in children)) / 1024
+
+
 def annotate_in_child(clip, output, overlap=True):
     """Annotate in a fresh process; returns (seconds, frames, peak RSS MB of the
-    Python process, of the largest ffmpeg, CPU seconds of all of them)."""
+    Python process, peak RSS MB of it and its ffmpeg processes together, CPU
+    seconds of all of them). RSS is sampled from /proc every 0.1 s (ru_maxrss
+    would carry the parent's peak over fork and exec)."""
     code = ("import json, resource, sys, time; sys.path.insert(0, %r)\n"
             "from webapp import video\nfrom webapp.vision.pipeline import Engine\n"
             "engine = Engine(); started = time.perf_counter()\n"
@@ -126,14 +146,21 @@ def annotate_in_child(clip, output, overlap=True):
             "seconds = time.perf_counter() - started\n"
             "me, children = (resource.getrusage(resource.RUSAGE_SELF), "
             "resource.getrusage(resource.RUSAGE_CHILDREN))\n"
-            "print(json.dumps([seconds, info['frames'], me.ru_maxrss / 1024, "
-            "children.ru_maxrss / 1024, me.ru_utime + me.ru_stime + children.ru_utime + "
-            "children.ru_stime - cpu_before]))"
+            "print(json.dumps([seconds, info['frames'], me.ru_utime + me.ru_stime + "
+            "children.ru_utime + children.ru_stime - cpu_before]))"
             % (REPO_ROOT, clip, output, output + ".csv", overlap))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    peak_own = peak_tree = 0.0
+    while child.poll() is None:
+        own, tree = tree_rss_mb(child.pid)
+        peak_own, peak_tree = max(peak_own, own), max(peak_tree, tree)
+        time.sleep(0.1)
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(err[-2000:])
+    seconds, frames, cpu = json.loads(out.strip().splitlines()[-1])
+    return seconds, frames, peak_own, peak_tree, cpu
 
 
 FER_SCRIPT = """
@@ -233,12 +260,12 @@ def main():
         print(f"  python -m webapp.video (start-up included):       {seconds:6.2f} s = "
               f"{length / seconds:4.1f}x real time")
         for overlap in (True, False, True, False):  # interleaved: the machine's load varies
-            seconds, done, peak, ffmpeg_peak, cpu = annotate_in_child(
+            seconds, done, peak, tree_peak, cpu = annotate_in_child(
                 clip, os.path.join(folder, f"o{overlap}.mp4"), overlap)
             name = "threads: decode | analyse | encode" if overlap else "one thread"
             print(f"  annotate, {name:34s}    {seconds:6.2f} s = {length / seconds:4.1f}x real "
                   f"time ({done / seconds:.0f} frames/s, {cpu:.1f} CPU s); peak RSS "
-                  f"{peak:.0f} MB (largest ffmpeg {ffmpeg_peak:.0f} MB)")
+                  f"{peak:.0f} MB (with its two ffmpeg: {tree_peak:.0f} MB)")
         fer = through_fer(clip, folder)
         if isinstance(fer, str):
             print(f"  fer package's video path: {fer}")
@@ -264,10 +291,10 @@ def main():
             long_clip = os.path.join(folder, "long.mp4")
             make_clip(source, long_clip, 600)
             for path, label in ((clip, f"{length:.0f} s"), (long_clip, "600 s")):
-                seconds, done, peak, ffmpeg_peak, _ = annotate_in_child(
+                seconds, done, peak, tree_peak, _ = annotate_in_child(
                     path, os.path.join(folder, "mem.mp4"))
-                print(f"  memory, {label} clip ({done} frames): peak RSS {peak:.0f} MB, largest "
-                      f"ffmpeg {ffmpeg_peak:.0f} MB ({done / seconds:.0f} frames/s)")
+                print(f"  memory, {label} clip ({done} frames): peak RSS {peak:.0f} MB, with "
+                      f"its two ffmpeg {tree_peak:.0f} MB ({done / seconds:.0f} frames/s)")
         shutil.rmtree(os.path.join(folder, "jobs"), ignore_errors=True)
 
 
