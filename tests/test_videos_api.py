@@ -269,3 +269,12 @@ def test_a_failed_job_keeps_no_input(client, app, tmp_path):
     job = wait_finished(client, job_id)
     assert job["status"] == "failed" and "or 20 frames" in job["error"]
     assert os.listdir(store.folder(job_id)) == []
+
+
+def test_frames_over_the_pixel_cap_are_413_with_the_size(tmp_path, tone_clip):
+    app = make_app({"JOBS_DIR": str(tmp_path / "jobs"), "START_JOB_WORKERS": False,
+                    "MAX_VIDEO_PIXELS": 320 * 200})
+    response = post_video(app.test_client(), open(tone_clip, "rb").read())
+    assert response.status_code == 413
+    assert response.get_json()["error"] == {
+        "code": "too_large", "message": "the video is 320x240; the limit is 64000 pixels per frame"}
