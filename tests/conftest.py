@@ -42,8 +42,10 @@ def engine():
 def app(tmp_path):
     from webapp.app import create_app
 
-    return create_app({"ASYNC_MODE": "threading", "TESTING": True,
-                       "JOBS_DIR": str(tmp_path / "jobs")})
+    app = create_app({"ASYNC_MODE": "threading", "TESTING": True,
+                      "JOBS_DIR": str(tmp_path / "jobs")})
+    yield app
+    app.extensions["job_runner"].stop()  # and its job worker process, if a job started one
 
 
 @pytest.fixture()

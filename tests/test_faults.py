@@ -61,6 +61,79 @@ def test_server_killed_in_the_middle_of_a_job_finishes_it_after_restart(tmp_path
         restarted.stop()
 
 
+def job_workers(server):
+    """Pids of the job worker processes the server started."""
+    pids = []
+    for task in os.listdir(f"/proc/{server.process.pid}/task"):
+        with open(f"/proc/{server.process.pid}/task/{task}/children") as f:
+            pids += [int(pid) for pid in f.read().split()]
+    workers = []
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"webapp.jobs.worker" in f.read():
+                workers.append(pid)
+    return workers
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] == "Z"  # a zombie has ended
+
+
+def test_sigterm_mid_job_puts_it_back_without_counting_an_attempt(tmp_path):
+    from webapp.jobs.store import JobStore
+
+    clip = clips.drawn_clip(tmp_path / "long.mp4", frames=600, fps=30, size=(640, 480))
+    server = ServerProcess()
+    jobs_dir = server.jobs_dir
+    try:
+        job_id = upload(server.url, clip)
+        wait_for(lambda: status(server.url, job_id)["frames_done"] > 0)
+        workers = job_workers(server)
+        assert len(workers) == 1
+        server.process.send_signal(signal.SIGTERM)  # a deploy
+        server.process.wait(20)
+        wait_for(lambda: gone(workers[0]), timeout=20)  # the worker drains and ends with it
+        job = JobStore(jobs_dir).get(job_id)
+        assert job["status"] == "queued" and job["attempts"] == 0, job
+        assert os.listdir(os.path.join(jobs_dir, job_id)) == ["input"]  # no partial output
+    finally:
+        server.log.close()
+        if server.alive():
+            server.process.kill()
+    restarted = ServerProcess(env={"JOBS_DIR": jobs_dir})
+    try:
+        wait_for(lambda: status(restarted.url, job_id)["status"] in ("done", "failed"))
+        assert status(restarted.url, job_id)["status"] == "done"
+        assert status(restarted.url, job_id)["frames_done"] == 600
+        assert JobStore(jobs_dir).get(job_id)["attempts"] == 1
+    finally:
+        restarted.stop()
+
+
+def test_a_job_worker_that_dies_is_started_again_and_the_job_retried(tmp_path):
+    from webapp.jobs.store import JobStore
+
+    clip = clips.drawn_clip(tmp_path / "long.mp4", frames=300, fps=30, size=(640, 480))
+    server = ServerProcess()
+    try:
+        job_id = upload(server.url, clip)
+        wait_for(lambda: status(server.url, job_id)["frames_done"] > 0)
+        first = job_workers(server)
+        os.kill(first[0], signal.SIGKILL)  # out of memory, say
+        wait_for(lambda: status(server.url, job_id)["status"] in ("done", "failed"))
+        assert status(server.url, job_id)["status"] == "done"
+        assert JobStore(server.jobs_dir).get(job_id)["attempts"] == 2
+        assert job_workers(server) and job_workers(server) != first
+        assert server.alive()
+    finally:
+        server.stop()
+
+
 def test_client_disconnecting_in_the_middle_of_an_upload_leaves_nothing(live_server):
     host, port = "127.0.0.1", live_server.port
     before = set(os.listdir(live_server.jobs_dir))
@@ -97,7 +170,7 @@ def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine
 
     clip = clips.drawn_clip(tmp_path / "clip.mp4", frames=300, fps=30, size=(640, 480))
     store = JobStore(os.path.join(small_disk, "jobs"))
-    job_id = store.create()
+    job_id, _ = store.create()
     shutil.copy(clip, os.path.join(store.folder(job_id), tasks.INPUT_NAME))
     store.update(job_id, status="queued")
     tasks.run_job(store, engine, job_id)
@@ -106,5 +179,5 @@ def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine
     store.close()
     assert job["status"] == "failed"
     assert "disk is full" in job["error"]
-    # The partial output is gone (space freed); the input stays for a retry.
-    assert files_left == [tasks.INPUT_NAME]
+    # The partial outputs are gone (space freed), and so is the failed job's input.
+    assert files_left == []

@@ -15,11 +15,13 @@ import pytest
 import socketio
 
 import clips
+import videocheck
 from conftest import ARTIFACTS_DIR, REPO_ROOT, ServerProcess, free_port
 from test_faults import status, upload, wait_for
 from webapp.jobs.redis_queue import RQRunner
 from webapp.jobs.store import JobStore
 
+SERIALIZER = "rq.serializers.JSONSerializer"  # jobs travel as JSON, never pickles
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
                                 reason="redis-server is not installed (apt-get install redis-server)")
@@ -51,7 +53,7 @@ def test_job_sent_to_one_server_runs_on_an_rq_worker_and_reaches_a_client_of_the
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     worker_log = open(os.path.join(ARTIFACTS_DIR, "rq-worker.log"), "w")
     worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "videos", "--url",
-                               redis_url], cwd=REPO_ROOT, env=dict(os.environ, **env),
+                               redis_url, "--serializer", SERIALIZER], cwd=REPO_ROOT, env=dict(os.environ, **env),
                               stdout=worker_log, stderr=subprocess.STDOUT)
     events, finished = [], threading.Event()
     client = socketio.Client(reconnection=False)
@@ -74,6 +76,19 @@ def test_job_sent_to_one_server_runs_on_an_rq_worker_and_reaches_a_client_of_the
         assert json.load(answer)["status"] == "done"
         ready = json.load(urllib.request.urlopen(first.url + "/readyz", timeout=10))
         assert ready["checks"]["queue"] == "ok"
+        # The annotated video is right, frame by frame.
+        report = videocheck.check_annotated(clip, *videocheck.download_results(
+            second.url, job_id, tmp_path))
+        assert report["frames_out"] == report["frames_in"] == 90
+        assert report["matching"] == 1.0 and report["streams"] == ["h264", "aac"]
+        # The job went through Redis as JSON (no pickle), with the web's detector setting.
+        from redis import Redis
+        import zlib
+
+        stored = Redis.from_url(redis_url).hget(f"rq:job:{job_id}", "data")
+        function, _, args, _ = json.loads(zlib.decompress(stored))
+        assert function == "webapp.jobs.redis_queue.run_video_job"
+        assert args[0] == job_id and args[2]["detector"] == "haar"
     finally:
         client.disconnect()
         worker.terminate()
@@ -90,7 +105,7 @@ def start_worker(redis_url, env, name):
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with open(os.path.join(ARTIFACTS_DIR, f"rq-{name}.log"), "w") as log:
         return subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "videos", "--url",
-                                 redis_url], cwd=REPO_ROOT, env=dict(os.environ, **env),
+                                 redis_url, "--serializer", SERIALIZER], cwd=REPO_ROOT, env=dict(os.environ, **env),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -172,5 +187,5 @@ def test_a_job_whose_work_horse_dies_twice_fails_with_the_reason(rq_site, redis_
     assert job["status"] == "failed", job
     assert "worker stopped while this job was processing, 2 times" in job["error"]
     folder = runner.store.folder(job_id)
-    assert os.listdir(folder) == ["input"]  # partial outputs removed, the upload kept
+    assert os.listdir(folder) == []  # partial outputs and the upload removed
     assert workers[-1].poll() is None  # the worker itself lives on

@@ -10,8 +10,10 @@ import pytest
 
 from conftest import REPO_ROOT, shared_file
 import clips
+import videocheck
 from webapp import video
 from webapp.vision.preprocess import EMOTIONS
+
 
 @pytest.fixture(scope="module")
 def drawn_clip(tmp_path_factory):
@@ -23,14 +25,16 @@ def drawn_clip(tmp_path_factory):
 
 def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_path):
     _, source = drawn_clip
-    output = str(tmp_path / "out.mp4")
+    output, results = str(tmp_path / "out.mp4"), str(tmp_path / "r.csv")
     progress = []
-    info, rows = video.annotate(engine, source, output, lambda d, t: progress.append((d, t)))
+    info = video.annotate(engine, source, output, results, lambda d, t: progress.append((d, t)))
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(output)
-    assert frames == 30 == info["frames"]
+    assert frames == 30 == info["frames"] == videocheck.count_frames(output)
     assert abs(seconds - 2.0) < 0.15
     assert clips.stream_codecs(output) == ["h264", "aac"]
     assert progress[-1] == (30, 30)
+    rows = list(video.read_csv_rows(results))
+    assert info["face_rows"] == len(rows)
     # The face is shown from its second frame on (min_hits=2 hides one-frame flashes).
     assert [r["frame"] for r in rows] == list(range(1, 30))
     assert {r["face_id"] for r in rows} == {1}
@@ -39,7 +43,7 @@ def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_pa
 
 def test_silent_clip_stays_silent(engine, drawn_clip, tmp_path):
     silent, _ = drawn_clip
-    info, _ = video.annotate(engine, silent, str(tmp_path / "out.mp4"))
+    info = video.annotate(engine, silent, str(tmp_path / "out.mp4"))
     assert info["audio"] is False
     assert clips.stream_codecs(str(tmp_path / "out.mp4")) == ["h264"]
 
@@ -68,16 +72,75 @@ def test_non_video_file_is_refused(engine, tmp_path):
         video.annotate(engine, str(fake), str(tmp_path / "out.mp4"))
 
 
-def test_truncated_video_is_refused_or_gives_its_readable_part(engine, drawn_clip, tmp_path):
+def test_truncated_video_is_refused(engine, drawn_clip, tmp_path):
+    """An MP4 cut short loses its index (written at the end): not readable."""
     _, source = drawn_clip
     data = open(source, "rb").read()
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(data[: len(data) // 3])
-    try:
-        info, _ = video.annotate(engine, str(truncated), str(tmp_path / "out.mp4"))
-    except video.VideoError:
-        return
-    assert 0 <= info["frames"] <= 30
+    with pytest.raises(video.VideoError, match="not a readable video"):
+        video.annotate(engine, str(truncated), str(tmp_path / "out.mp4"))
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_the_serial_path_gives_the_same_video_and_results(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    outputs = {}
+    for overlap in (True, False):
+        path = tmp_path / f"{overlap}.mp4"
+        video.annotate(engine, source, str(path), str(tmp_path / f"{overlap}.csv"),
+                       overlap=overlap)
+        outputs[overlap] = path.read_bytes(), (tmp_path / f"{overlap}.csv").read_text()
+    assert outputs[True][1] == outputs[False][1]
+    assert videocheck.count_frames(str(tmp_path / "True.mp4")) == 30
+    frames = zip(videocheck.decoded_frames(str(tmp_path / "True.mp4")),
+                 videocheck.decoded_frames(str(tmp_path / "False.mp4")))
+    assert all(videocheck.psnr(a, b) > 45 for a, b in frames)
+
+
+def test_frames_past_the_length_limit_stop_processing(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip  # 2 s at 15 fps
+    progress = []
+    with pytest.raises(video.TooLong, match="longer than the limit of 1 s"):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                       on_progress=lambda d, t: progress.append(d),
+                       limits=video.Limits(max_seconds=1))
+    assert progress[-1] == 15
+    with pytest.raises(video.TooLong, match="or 10 frames"):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                       limits=video.Limits(max_frames=10))
+
+
+def test_a_job_past_its_wall_clock_deadline_stops(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    with pytest.raises(video.TimedOut, match="longer than the limit of 0 s"):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                       limits=video.Limits(timeout_seconds=0))
+
+
+def test_large_frames_are_scaled_down_and_huge_ones_refused(engine, tmp_path):
+    source = clips.drawn_clip(tmp_path / "big.mp4", frames=3, fps=15, size=(1920, 1080),
+                              audio=False)
+    info = video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                          limits=video.Limits(max_side=640))
+    assert (info["width"], info["height"], info["source_width"]) == (640, 360, 1920)
+    assert next(videocheck.decoded_frames(str(tmp_path / "out.mp4"))).shape == (360, 640, 3)
+    with pytest.raises(video.TooLarge, match="1920x1080"):
+        video.probe(source, max_pixels=1280 * 720)
+
+
+def test_results_json_is_built_from_the_csv_rows(tmp_path):
+    rows = tmp_path / "r.csv"
+    writer = video.ResultsWriter(str(rows))
+    scores = dict.fromkeys(EMOTIONS, 0.1) | {"happy": 0.4}
+    writer.write(3, 0.1, [{"id": 2, "box": [1, 2, 3, 4], "emotion": "happy",
+                           "confidence": 0.4, "scores": scores}])
+    writer.close()
+    video.write_json({"frames": 4}, str(rows), str(tmp_path / "r.json"))
+    body = json.loads((tmp_path / "r.json").read_text())
+    assert body == {"video": {"frames": 4}, "labels": list(EMOTIONS), "rows": [
+        {"frame": 3, "time": 0.1, "face_id": 2, "x": 1, "y": 2, "w": 3, "h": 4,
+         "emotion": "happy", "confidence": 0.4, **scores}]}
 
 
 def test_cancel_stops_processing(engine, drawn_clip, tmp_path):
@@ -85,15 +148,26 @@ def test_cancel_stops_processing(engine, drawn_clip, tmp_path):
     progress = []
     with pytest.raises(video.Cancelled):
         video.annotate(engine, source, str(tmp_path / "out.mp4"),
-                       lambda d, t: progress.append(d), should_cancel=lambda: len(progress) >= 5)
+                       on_progress=lambda d, t: progress.append(d),
+                       should_cancel=lambda: len(progress) >= 5)
     assert len(progress) == 5
+
+
+def test_a_stop_request_interrupts_processing(engine, drawn_clip, tmp_path):
+    import threading
+
+    _, source = drawn_clip
+    stop = threading.Event()
+    with pytest.raises(video.Interrupted):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                       on_progress=lambda d, t: d == 3 and stop.set(), stop=stop)
 
 
 def test_real_clip_round_trip(engine, tmp_path):
     source = shared_file("samples", "clip_talking_head_tps_driving.mp4")
     output = str(tmp_path / "out.mp4")
-    info, rows = video.annotate(engine, source, output)
+    video.annotate(engine, source, output, str(tmp_path / "r.csv"))
     assert imageio_ffmpeg.count_frames_and_secs(output) == (169, pytest.approx(6.76, abs=0.05))
     assert clips.stream_codecs(output) == ["h264", "aac"]
-    frames_with_face = {r["frame"] for r in rows}
+    frames_with_face = {r["frame"] for r in video.read_csv_rows(str(tmp_path / "r.csv"))}
     assert len(frames_with_face) >= 0.95 * 169

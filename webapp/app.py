@@ -11,6 +11,7 @@ from webapp.errors import register_error_handlers
 from webapp.extensions import socketio
 from webapp.jobs.events import JobWatcher  # (its import registers the Socket.IO handlers)
 from webapp.jobs.runner import JobRunner
+from webapp.jobs.settings import job_settings
 from webapp.jobs.store import JobStore
 from webapp.live.streams import LiveStreams
 from webapp.offload import blocking_runner
@@ -38,30 +39,33 @@ def create_app(overrides=None):
     app.extensions["live_streams"] = LiveStreams(
         engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"],
         app.config["MAX_FRAME_RATE"])
-    _init_jobs(app, engine, run_blocking)
+    _init_jobs(app)
     _init_web(app)
     _init_socketio(app)
-    if app.config.get("START_JOB_WORKERS", True):
+    if app.config["START_JOB_WORKERS"]:
         app.extensions["job_runner"].start()
     return app
 
 
-def _init_jobs(app, engine, run_blocking):
-    """The job store, and the runner: embedded workers, or RQ with REDIS_URL."""
-    store = JobStore(app.config["JOBS_DIR"])
+def _init_jobs(app):
+    """The job store, and the runner: a job worker process, or RQ with REDIS_URL."""
+    config = app.config
+    store = JobStore(config["JOBS_DIR"])
     app.extensions["job_store"] = store
     app.extensions["job_watcher"] = JobWatcher(store)
-    retention = app.config["JOB_RETENTION_SECONDS"]
-    if app.config["REDIS_URL"]:
+    expiry = {"retention_seconds": config["JOB_RETENTION_SECONDS"],
+              "queued_seconds": config["JOB_QUEUE_TIMEOUT_SECONDS"],
+              "stalled_seconds": config["JOB_STALL_SECONDS"]}
+    if config["REDIS_URL"]:
         from webapp.jobs.redis_queue import RQRunner  # needs the redis and rq packages
 
         app.extensions["job_runner"] = RQRunner(
-            store, app.config["REDIS_URL"], app.config["MODEL_PATH"],
-            socketio.start_background_task, socketio.sleep, retention_seconds=retention)
+            store, config["REDIS_URL"], job_settings(config), socketio.start_background_task,
+            socketio.sleep, **expiry)
     else:
         app.extensions["job_runner"] = JobRunner(
-            store, engine, run_blocking, socketio.start_background_task, socketio.sleep,
-            workers=app.config["JOB_WORKERS"], retention_seconds=retention)
+            store, job_settings(config), socketio.start_background_task, socketio.sleep,
+            workers=config["JOB_WORKERS"], **expiry)
 
 
 def _init_web(app):

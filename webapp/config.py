@@ -10,6 +10,11 @@ def _int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+def _flag(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value.lower() not in ("0", "false", "no")
+
+
 class Config:
     """Read once at start-up; `create_app(overrides)` can replace any value."""
 
@@ -31,12 +36,20 @@ class Config:
     MAX_IMAGE_PIXELS = _int("MAX_IMAGE_PIXELS", 4096 * 4096)
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
-    # Video jobs: files and a SQLite record under JOBS_DIR.
+    # Video jobs: files and a SQLite record under JOBS_DIR, run by a job worker
+    # process beside the server (or by RQ workers with REDIS_URL).
     JOBS_DIR = os.environ.get("JOBS_DIR", os.path.join(ROOT, "instance", "jobs"))
-    JOB_WORKERS = _int("JOB_WORKERS", 1)
+    START_JOB_WORKERS = _flag("START_JOB_WORKERS", True)  # 0: this process runs no jobs
+    JOB_WORKERS = _int("JOB_WORKERS", 1)  # videos processed at once
     JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
-    MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)
-    MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 1920 * 1080)
+    JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 3600)  # wall clock for one job
+    JOB_QUEUE_TIMEOUT_SECONDS = _int("JOB_QUEUE_TIMEOUT_SECONDS", 6 * 3600)
+    JOB_STALL_SECONDS = _int("JOB_STALL_SECONDS", 600)  # processing without progress
+    JOBS_DISK_QUOTA_BYTES = _int("JOBS_DISK_QUOTA_BYTES", 10 * 1024 ** 3)
+    MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)  # counted in decoded frames
+    MAX_VIDEO_FRAMES = _int("MAX_VIDEO_FRAMES", 10 * 60 * 60)
+    MAX_VIDEO_SIDE = _int("MAX_VIDEO_SIDE", 1280)  # larger videos are processed downscaled
+    MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 7680 * 4320)  # larger frames are refused
     # Scale-out: with a Redis URL, Socket.IO uses it as message queue, video jobs go
     # to `rq worker videos` processes, and rate-limit counts are kept there.
     REDIS_URL = os.environ.get("REDIS_URL") or None

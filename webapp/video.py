@@ -1,120 +1,436 @@
-"""Annotate a video file: every frame through the engine, boxes and labels drawn,
-re-encoded as H.264 MP4 with the original audio, plus per-frame results.
+"""Annotate a video file: boxes and labels drawn on every frame, re-encoded as
+H.264 MP4 with the original audio, and one result row per face per frame.
 
     python -m webapp.video INPUT -o OUTPUT.mp4 --csv results.csv --json results.json
 
-Frames stream through: decoded by ffmpeg one at a time, processed, and piped
-to an ffmpeg encoder (imageio-ffmpeg's binary, which has libx264; the pip
-OpenCV cannot write H.264), so memory does not grow with the video's length.
+decode -> analyse -> draw -> encode, with decoding and encoding in threads of
+their own so the three overlap: an ffmpeg decoder (imageio-ffmpeg's binary)
+pipes raw frames to a reader thread, the engine analyses and draws them in the
+calling thread, and a writer thread pipes them to an ffmpeg H.264 encoder (the
+pip OpenCV cannot write H.264). Queues between them hold a few frames and the
+results go to a CSV file as they come, so memory does not grow with the length.
+
+Uploads are untrusted: ffmpeg reads local files only, with a list of known
+video containers (no playlists, no network), frames are counted as they are
+decoded so a container that lies about its duration stops at the limit, large
+frames are scaled down in the decoder, and a job has a wall-clock deadline.
+Must run in a process that eventlet has not monkey-patched (the job worker,
+the command line): native threads writing to patched pipes lose data.
 """
 import argparse
+import contextlib
 import csv
+import itertools
 import json
+import math
 import os
+import queue
+import re
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
 
-import cv2
 import imageio_ffmpeg
 import numpy as np
 
 from webapp.vision.draw import draw_faces
 from webapp.vision.preprocess import EMOTIONS
 
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+# Demuxers of the video containers phones, cameras and editors write, and raw
+# H.264/HEVC streams. Not playlists (hls, concat), which open other files.
+ALLOWED_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,h264,hevc,ogg,asf"
 CSV_COLUMNS = ["frame", "time", "face_id", "x", "y", "w", "h", "emotion", "confidence",
                *EMOTIONS]
+QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
+
+
+@dataclass
+class Limits:
+    """What one video may cost."""
+    max_seconds: float = 600          # video length, counted in decoded frames
+    max_frames: int = 600 * 60        # decoded frames, whatever the frame rate says
+    max_side: int = 1280              # longer side of the frames analysed and written
+    max_pixels: int = 7680 * 4320     # larger source frames are refused
+    timeout_seconds: float = 3600     # wall-clock time for the whole job
 
 
 class VideoError(ValueError):
-    """The input cannot be read as a video."""
+    """The input cannot be read as a video, or breaks a limit."""
+
+
+class TooLarge(VideoError):
+    """Frames over the pixel cap."""
+
+
+class TooLong(VideoError):
+    """More frames than the length limit allows (whatever the header said)."""
+
+
+class TimedOut(VideoError):
+    """The job ran past its wall-clock deadline."""
 
 
 class Cancelled(Exception):
     """Processing was cancelled by the caller."""
 
 
-def probe(path):
-    """Video facts from the container header: size, fps, duration, an estimated
-    frame count and whether it has audio. Raises VideoError if ffmpeg cannot
-    find a video stream in it."""
+class Interrupted(Exception):
+    """Processing was stopped (the worker is shutting down): it may be run again."""
+
+
+def input_options(max_pixels):
+    """ffmpeg input options for an untrusted file."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", ALLOWED_FORMATS,
+            "-max_pixels", str(max_pixels)]
+
+
+def probe(path, max_pixels=Limits.max_pixels, timeout=60):
+    """Facts about the video, from its header and its first decoded frame:
+    width and height as displayed (rotation applied), fps, duration (0 when
+    the header does not say), estimated frames, audio, and the time the video
+    starts after the file's start. Raises TooLarge over `max_pixels`, and
+    VideoError if no frame can be decoded."""
+    command = [FFMPEG, "-hide_banner", "-nostdin", *input_options(max_pixels), "-i", path,
+               "-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]
     try:
-        reader = imageio_ffmpeg.read_frames(path)
-        meta = next(reader)
-        reader.close()
-    except (RuntimeError, StopIteration, OSError) as error:
-        message = str(error).strip().splitlines()[-1][:200] if str(error).strip() else ""
-        raise VideoError(f"not a readable video ({message or 'no frames'})") from None
-    if not meta.get("size") or not meta.get("fps"):
-        raise VideoError("no video stream found")
-    duration = float(meta.get("duration") or 0)
-    return {"width": meta["size"][0], "height": meta["size"][1], "fps": float(meta["fps"]),
-            "duration": duration, "frames": round(duration * meta["fps"]),
-            "audio": meta.get("audio_codec") is not None}
-
-
-def result_rows(frame_index, seconds, faces):
-    """One CSV/JSON row per face of a frame."""
-    for face in faces:
-        x, y, w, h = face["box"]
-        yield {"frame": frame_index, "time": round(seconds, 4), "face_id": face["id"],
-               "x": x, "y": y, "w": w, "h": h, "emotion": face["emotion"],
-               "confidence": face["confidence"], **face["scores"]}
-
-
-def annotate(engine, input_path, output_path, on_progress=None, should_cancel=None):
-    """Write the annotated MP4; return (info, rows). Calls on_progress(done, total)."""
-    info = probe(input_path)
-    width, height, fps = info["width"], info["height"], info["fps"]
-    reader = imageio_ffmpeg.read_frames(input_path, pix_fmt="bgr24")
-    next(reader)
-    writer = imageio_ffmpeg.write_frames(
-        output_path, (width, height), pix_fmt_in="bgr24", fps=fps, codec="libx264",
-        macro_block_size=2, quality=None, ffmpeg_log_level="error",
-        output_params=["-preset", "veryfast", "-crf", "23", "-movflags", "+faststart"],
-        audio_path=input_path if info["audio"] else None,
-        audio_codec="aac" if info["audio"] else None)
-    writer.send(None)
-    session, rows, done = engine.session(min_hits=2), [], 0
+        log = subprocess.run(command, capture_output=True, timeout=timeout).stderr.decode(
+            "utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        raise VideoError("reading the video's first frame took too long") from None
+    header = log.split("Stream mapping:")[0]
+    coded = re.search(r"Stream #0:\d+\S*: Video: .*?, (\d{2,5})x(\d{2,5})", header)
+    if coded and int(coded[1]) * int(coded[2]) > max_pixels:
+        raise TooLarge(f"the video is {coded[1]}x{coded[2]}; the limit is {max_pixels} pixels "
+                       f"per frame")
+    first = re.search(r"n:\s*0 pts:.*?pts_time:(\S+).*? s:(\d+)x(\d+)", log)
+    if first is None:
+        raise VideoError(_ffmpeg_reason(log))
+    fps = _frame_rate(header, log)
+    duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", header)
+    seconds = (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])
+               if duration else 0.0)
     try:
-        for raw in _frames(reader, done_so_far=lambda: done):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3).copy()
-            result = session.process(frame, timestamp=done / fps)
-            rows.extend(result_rows(done, done / fps, result["faces"]))
-            writer.send(draw_faces(frame, result["faces"]))
-            done += 1
-            if on_progress is not None:
-                on_progress(done, max(info["frames"], done))
-    finally:
-        reader.close()
-        writer.close()
-    info["frames"] = done
-    return info, rows
+        video_start = max(0.0, float(first[1]))
+    except ValueError:  # N/A: a stream without timestamps
+        video_start = 0.0
+    return {"width": int(first[2]), "height": int(first[3]), "fps": float(fps),
+            "fps_fraction": f"{fps.numerator}/{fps.denominator}", "duration": seconds,
+            "frames": round(seconds * fps), "video_start": round(video_start, 4),
+            "audio": re.search(r"Stream #0:\d+\S*: Audio:", header) is not None}
 
 
-def _frames(reader, done_so_far):
-    """The reader's frames; a decoding failure midway becomes a VideoError."""
-    while True:
+def _frame_rate(header, log):
+    """The video's frame rate as a fraction: its average rate (what players go
+    by for variable-rate phone videos), exact where the stream's nominal rate
+    agrees with it; 25 where the file says nothing."""
+    nominal = re.search(r"config in time_base: \S+, frame_rate: (\d+)/(\d+)", log)
+    nominal = Fraction(int(nominal[1]), int(nominal[2])) if nominal and int(nominal[1]) and int(
+        nominal[2]) else None
+    average = re.search(r"Stream #0:\d+\S*: Video: .*?, ([\d.]+)(k?) fps", header)
+    average = Fraction(average[1]) * (1000 if average[2] else 1) if average else None
+    if average is None or not 0 < average <= 1000:
+        average = re.search(r"Stream #0:\d+\S*: Video: .*?, ([\d.]+) tbr", header)
+        average = Fraction(average[1]) if average else None
+    if average is None or not 0 < average <= 1000:
+        return nominal or Fraction(25)
+    if nominal is not None and abs(nominal - average) <= average / 100:
+        return nominal
+    for rate in (24, 30, 48, 60, 120, 240):  # NTSC rates, printed rounded
+        if abs(average - Fraction(rate * 1000, 1001)) < Fraction(1, 100):
+            return Fraction(rate * 1000, 1001)
+    return average.limit_denominator(1001)
+
+
+def _ffmpeg_reason(log):
+    """A short reason from ffmpeg's log for a file it could not decode."""
+    if "matches no streams" in log:
+        return "no video stream found"
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    reason = lines[-1] if lines else "no frames"
+    if reason.startswith("Error opening input files: "):
+        reason = reason.split(": ", 1)[1]
+    if "Invalid data found" in reason or "Invalid argument" in reason:
+        reason = "not a video container we accept"
+    return f"not a readable video ({reason[:200]})"
+
+
+def output_size(width, height, max_side):
+    """The frame size to analyse and write: at most max_side on the longer side,
+    aspect kept, even (H.264 in yuv420p needs even sizes)."""
+    scale = min(1.0, max_side / max(width, height))
+    return (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
+
+
+def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
+             should_cancel=None, stop=None, limits=None, overlap=True):
+    """Write the annotated MP4 (and the per-frame results as CSV); return the
+    video's facts. Calls on_progress(done, total) after each frame; raises
+    Cancelled when should_cancel() says so, Interrupted when the `stop` event is
+    set, and VideoError (TooLong, TimedOut, ...) when the video breaks a limit."""
+    limits = limits or Limits()
+    deadline = time.monotonic() + limits.timeout_seconds
+    info = probe(input_path, limits.max_pixels)
+    width, height = output_size(info["width"], info["height"], limits.max_side)
+    info.update(source_width=info["width"], source_height=info["height"], width=width,
+                height=height)
+    max_frames = min(limits.max_frames, math.floor(limits.max_seconds * info["fps"] + 0.5))
+    session = engine.session(min_hits=2)
+    results = ResultsWriter(csv_path)
+    with tempfile.TemporaryFile() as decoder_log, tempfile.TemporaryFile() as encoder_log:
+        decoder = subprocess.Popen(_decoder_command(input_path, width, height, limits),
+                                   stdout=subprocess.PIPE, stderr=decoder_log,
+                                   stdin=subprocess.DEVNULL)
+        encoder = subprocess.Popen(_encoder_command(input_path, output_path, info, limits),
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=encoder_log)
+        frames = _raw_frames(decoder.stdout, (height, width, 3))
+        sink = _ThreadedSink(encoder.stdin.write) if overlap else _InlineSink(encoder.stdin.write)
+        source = _Prefetch(frames) if overlap else frames
+        done = 0
         try:
-            raw = next(reader)
-        except StopIteration:
+            for frame in source:
+                if done >= max_frames:
+                    raise TooLong(_too_long_reason(info, limits, done))
+                _check(should_cancel, stop, deadline, limits)
+                timestamp = done / info["fps"]
+                faces = session.process(frame, timestamp=timestamp)["faces"]
+                results.write(done, timestamp, faces)
+                sink.put(draw_faces(frame, faces))
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, max(info["frames"], done))
+            sink.close()
+            encoder.stdin.close()
+            _finish(encoder, encoder_log, "the annotated video could not be written", OSError)
+            _finish(decoder, decoder_log, f"the video is damaged after frame {done}", VideoError)
+        finally:
+            if overlap:
+                source.stopped.set()
+            sink.abandon()
+            results.close()
+            for process in (decoder, encoder):
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+                for pipe in (process.stdin, process.stdout):
+                    if pipe is not None:
+                        pipe.close()
+    if done == 0:
+        raise VideoError("no frame could be decoded")
+    info.update(frames=done, face_rows=results.rows)
+    return info
+
+
+def _too_long_reason(info, limits, done):
+    said = f"{info['duration']:g} s" if info["duration"] else "no duration"
+    return (f"the video is longer than the limit of {limits.max_seconds:g} s "
+            f"({done} frames at {info['fps']:g} fps, or {limits.max_frames} frames); "
+            f"processing stopped there (its header said {said})")
+
+
+def _check(should_cancel, stop, deadline, limits):
+    if should_cancel is not None and should_cancel():
+        raise Cancelled()
+    if stop is not None and stop.is_set():
+        raise Interrupted()
+    if time.monotonic() > deadline:
+        raise TimedOut(f"processing took longer than the limit of "
+                       f"{limits.timeout_seconds:g} s")
+
+
+def _decoder_command(path, width, height, limits):
+    return [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
+            *input_options(limits.max_pixels), "-i", path, "-map", "0:v:0",
+            "-frames:v", str(limits.max_frames + 1), "-fps_mode", "passthrough",
+            "-vf", f"scale={width}:{height}:flags=area", "-pix_fmt", "bgr24",
+            "-f", "rawvideo", "pipe:1"]
+
+
+def _encoder_command(input_path, output_path, info, limits):
+    """Raw frames on stdin (placed where the video started in the source, to keep
+    it in step with the audio) and the source's first audio stream."""
+    command = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size",
+               f"{info['width']}x{info['height']}", "-framerate", info["fps_fraction"]]
+    if info["video_start"] > 0:
+        command += ["-itsoffset", str(info["video_start"])]
+    command += ["-i", "pipe:0"]
+    if info["audio"]:
+        command += [*input_options(limits.max_pixels), "-i", input_path,
+                    "-map", "0:v", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k"]
+    return command + ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                      "-pix_fmt", "yuv420p", "-movflags", "+faststart", output_path]
+
+
+def _raw_frames(pipe, shape, buffers=3 * QUEUE_FRAMES):
+    """Frames from a raw bgr24 pipe, read into a ring of preallocated buffers.
+    A buffer is used again `buffers` frames later, by when the frame in it has
+    gone through both queues and been written (each holds QUEUE_FRAMES)."""
+    ring = [np.empty(shape, np.uint8) for _ in range(buffers)]
+    for index in itertools.count():
+        frame = ring[index % buffers]
+        view, got = memoryview(frame).cast("B"), 0
+        while got < view.nbytes:
+            count = pipe.readinto(view[got:])
+            if not count:
+                break
+            got += count
+        if got < view.nbytes:  # end of stream (a partial frame cannot happen with ffmpeg)
             return
-        except (RuntimeError, OSError) as error:
-            raise VideoError(f"the video is damaged after frame {done_so_far()}: "
-                             f"{str(error).strip()[:200]}") from None
-        yield raw
+        yield frame
 
 
-def write_csv(rows, path):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+def _finish(process, log_file, message, error_type):
+    """Wait for an ffmpeg process; raise error_type with its log if it failed."""
+    if process.wait() != 0:
+        log_file.seek(0)
+        detail = log_file.read().decode("utf-8", "replace").strip().splitlines()
+        raise error_type(f"{message}: {detail[-1][:200] if detail else 'ffmpeg failed'}")
 
 
-def write_json(info, rows, path):
-    with open(path, "w") as f:
-        json.dump({"video": info, "labels": list(EMOTIONS), "rows": rows}, f)
+class _Prefetch:
+    """Iterates an iterator in a thread of its own, a few items ahead."""
+
+    _END = object()
+
+    def __init__(self, iterator, size=QUEUE_FRAMES):
+        self.items = queue.Queue(size)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(iterator,), daemon=True)
+        self.thread.start()
+
+    def _run(self, iterator):
+        try:
+            for item in iterator:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except Exception as error:  # handed to the consumer
+            self._put(error)
+
+    def _put(self, item):
+        """Queue an item unless the consumer has stopped; returns whether queued."""
+        while not self.stopped.is_set():
+            try:
+                self.items.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def __iter__(self):
+        try:
+            while True:
+                item = self.items.get()
+                if item is self._END:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.stopped.set()
+
+
+class _ThreadedSink:
+    """Calls `write(item.data)` for each item in a thread of its own."""
+
+    def __init__(self, write, size=QUEUE_FRAMES):
+        self.write = write
+        self.items = queue.Queue(size)
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            item = self.items.get()
+            if item is None:
+                return
+            if self.error is None:
+                try:
+                    self.write(item.data)
+                except OSError as error:  # the encoder stopped (disk full, ...)
+                    self.error = error
+
+    def put(self, item):
+        if self.error is not None:
+            raise self.error
+        self.items.put(item)
+
+    def close(self):
+        self.items.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self):
+        """Let the thread end without writing what is left (after a failure)."""
+        if not self.thread.is_alive():
+            return
+        self.error = self.error or OSError("abandoned")
+        while True:
+            try:
+                self.items.put_nowait(None)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self.items.get_nowait()
+
+
+class _InlineSink:
+    """The same interface, writing in the calling thread (for comparison)."""
+
+    def __init__(self, write):
+        self.put = lambda item: write(item.data)
+        self.close = self.abandon = lambda: None
+
+
+class ResultsWriter:
+    """Result rows to a CSV file as they come (nowhere when path is None)."""
+
+    def __init__(self, path):
+        self.file = open(path, "w", newline="") if path else None
+        self.writer = csv.writer(self.file) if self.file else None
+        if self.writer:
+            self.writer.writerow(CSV_COLUMNS)
+        self.rows = 0
+
+    def write(self, frame_index, seconds, faces):
+        for face in faces:
+            x, y, w, h = face["box"]
+            self.rows += 1
+            if self.writer:
+                self.writer.writerow([frame_index, round(seconds, 4), face["id"], x, y, w, h,
+                                      face["emotion"], face["confidence"],
+                                      *(face["scores"][label] for label in EMOTIONS)])
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def read_csv_rows(path):
+    """The rows of a results CSV, with their numbers as numbers, one at a time."""
+    integers, texts = {"frame", "face_id", "x", "y", "w", "h"}, {"emotion"}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            yield {name: (value if name in texts else int(value) if name in integers
+                          else float(value)) for name, value in row.items()}
+
+
+def write_json(info, csv_path, json_path):
+    """The results as JSON ({"video", "labels", "rows"}), written from the CSV
+    row by row so no list of all rows is held."""
+    with open(json_path, "w") as f:
+        f.write(json.dumps({"video": info, "labels": list(EMOTIONS)})[:-1] + ', "rows": [')
+        for index, row in enumerate(read_csv_rows(csv_path)):
+            f.write(("," if index else "") + json.dumps(row))
+        f.write("]}")
 
 
 def main(argv=None):
@@ -123,6 +439,13 @@ def main(argv=None):
     parser.add_argument("-o", "--output", required=True, help="annotated MP4 to write")
     parser.add_argument("--csv", help="per-frame results as CSV")
     parser.add_argument("--json", help="per-frame results as JSON")
+    parser.add_argument("--max-side", type=int, default=Limits.max_side,
+                        help="longer side of the frames analysed and written (default %(default)s)")
+    parser.add_argument("--max-seconds", type=float, default=24 * 3600,
+                        help="stop with an error past this length (default %(default)s)")
+    parser.add_argument("--serial", action="store_true",
+                        help="decode, analyse and encode in one thread (for comparison)")
+    parser.add_argument("--detector", default=os.environ.get("FACE_DETECTOR", "haar"))
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -131,26 +454,29 @@ def main(argv=None):
 
     if not os.path.isfile(args.input):
         sys.exit(f"error: {args.input} not found")
-    engine = Engine()
+    engine = Engine(detector=args.detector)
+    limits = Limits(max_seconds=args.max_seconds, max_frames=10 ** 9, max_side=args.max_side,
+                    timeout_seconds=10 ** 9)
     bar = tqdm(unit="frame", desc="annotating")
 
     def on_progress(done, total):
         bar.total = total
         bar.update(done - bar.n)
 
-    try:
-        info, rows = annotate(engine, args.input, args.output, on_progress)
-    except VideoError as error:
-        sys.exit(f"error: {error}")
-    finally:
-        bar.close()
-    if args.csv:
-        write_csv(rows, args.csv)
-    if args.json:
-        write_json(info, rows, args.json)
+    with tempfile.TemporaryDirectory() as scratch:
+        csv_path = args.csv or os.path.join(scratch, "results.csv")
+        try:
+            info = annotate(engine, args.input, args.output, csv_path, on_progress,
+                            limits=limits, overlap=not args.serial)
+        except VideoError as error:
+            sys.exit(f"error: {error}")
+        finally:
+            bar.close()
+        if args.json:
+            write_json(info, csv_path, args.json)
     print(f"wrote {args.output}: {info['frames']} frames, {info['width']}x{info['height']}, "
           f"{info['fps']:g} fps, audio {'kept' if info['audio'] else 'none'}; "
-          f"{len(rows)} face rows")
+          f"{info['face_rows']} face rows")
 
 
 if __name__ == "__main__":

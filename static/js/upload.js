@@ -16,6 +16,12 @@
     try { return JSON.parse(localStorage.getItem(RECENT_KEY)) || []; } catch { return []; }
   }
 
+  // The owner token from the upload's answer: needed to cancel or delete the job.
+  function ownerHeaders(id) {
+    const job = recentJobs().find((j) => j.id === id);
+    return job && job.token ? { "X-Job-Token": job.token } : {};
+  }
+
   function saveRecent(jobs) {
     localStorage.setItem(RECENT_KEY, JSON.stringify(jobs.slice(0, 20)));
     renderRecent();
@@ -35,7 +41,7 @@
       remove.type = "button";
       remove.textContent = "Delete";
       remove.addEventListener("click", async () => {
-        await fetch(`/api/videos/${job.id}`, { method: "DELETE" });
+        await fetch(`/api/videos/${job.id}`, { method: "DELETE", headers: ownerHeaders(job.id) });
         saveRecent(recentJobs().filter((j) => j.id !== job.id));
         if (current && current.id === job.id) $("job").hidden = true;
       });
@@ -92,7 +98,7 @@
         $("job").hidden = true;
         return;
       }
-      saveRecent([{ id: body.id, name: file.name, created: Date.now() }, ...recentJobs()]);
+      saveRecent([{ id: body.id, token: body.token, name: file.name, created: Date.now() }, ...recentJobs()]);
       follow(body.id, file.name);
     };
     request.onerror = () => {
@@ -149,7 +155,7 @@
   }
 
   $("cancel").addEventListener("click", () => {
-    if (current) fetch(`/api/videos/${current.id}/cancel`, { method: "POST" });
+    if (current) fetch(`/api/videos/${current.id}/cancel`, { method: "POST", headers: ownerHeaders(current.id) });
   });
 
   async function showResult(id) {

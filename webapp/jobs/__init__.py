@@ -1,2 +1,2 @@
-"""Background video jobs: a SQLite record per job, files in the instance folder,
-and an embedded worker pool (no external service needed)."""
+"""Background video jobs: a SQLite record per job, files in the jobs folder,
+run by a job worker process beside the server (or by RQ workers)."""

@@ -1,69 +1,123 @@
-"""The embedded job runner: a queue, a few workers and a retention sweeper.
+"""The embedded job runner: a job worker process beside the server, watched
+over from a background task of the server.
 
-Workers are tasks of the server's async mode (green threads under eventlet);
-each job's CPU work runs on a real OS thread through `run_blocking`, so the
-live page stays responsive while a video is processed. State lives in the
-JobStore: on start, queued jobs are queued again, and a job that was running
-when the server stopped is retried once, then marked failed with the reason.
+The web process only records jobs; `python -m webapp.jobs.worker`, started
+here when there is work, claims them from the same SQLite store and runs them
+(see webapp/jobs/worker.py for why a process of its own). Every second the
+watcher: starts the worker when jobs are queued, starts it again (with a
+growing pause) if it died, and puts back in the queue (once; the second time
+they fail with the reason) the jobs a dead worker left "processing", which is
+also how a restart of the server picks up what the last run left. Finished
+jobs older than the retention time are deleted, and jobs stuck in the queue
+or without progress expire with a reason.
 """
+import atexit
+import json
 import logging
-import queue
+import os
+import subprocess
+import sys
+import time
 
-from webapp.jobs.tasks import record_interrupted, run_job
+from webapp.config import ROOT
+from webapp.jobs.tasks import expire_stuck, record_interrupted
+from webapp.jobs.worker import is_alive
 
 log = logging.getLogger(__name__)
 
 
 class JobRunner:
-    def __init__(self, store, engine, run_blocking, start_task, sleep, workers=1,
-                 retention_seconds=24 * 3600, max_attempts=2):
+    def __init__(self, store, settings, start_task, sleep, workers=1,
+                 retention_seconds=24 * 3600, max_attempts=2, queued_seconds=6 * 3600,
+                 stalled_seconds=600, tick_seconds=0.5):
         self.store = store
-        self.engine = engine
-        self.run_blocking = run_blocking
+        self.settings = settings
         self.start_task = start_task
         self.sleep = sleep
         self.workers = workers
         self.retention_seconds = retention_seconds
         self.max_attempts = max_attempts
-        self.queue = queue.Queue()
+        self.queued_seconds = queued_seconds
+        self.stalled_seconds = stalled_seconds
+        self.tick_seconds = tick_seconds
+        self.process = None
+        self.stopping = False
+        self.wanted = False
+        self.restarts = 0
 
     def start(self):
         self.recover()
-        for _ in range(self.workers):
-            self.start_task(self._work)
-        self.start_task(self._sweep)
-
-    def recover(self):
-        """Requeue what a previous run of the server left unfinished."""
-        for job_id in self.store.ids_with_status("processing"):
-            retry = self.store.get(job_id)["attempts"] < self.max_attempts
-            record_interrupted(self.store, job_id, retry)
-        for job_id in self.store.ids_with_status("queued"):
-            self.queue.put(job_id)
+        self.start_task(self._watch)
+        atexit.register(self.stop)
 
     def submit(self, job_id):
         self.store.update(job_id, status="queued")
-        self.queue.put(job_id)
+        self.wanted = True
 
-    def _work(self):
-        while True:
-            job_id = self.queue.get()
+    def recover(self):
+        """Queue again (or fail, after max_attempts) the jobs left "processing"
+        by a worker that is no longer running."""
+        for job_id in self.store.ids_with_status("processing"):
+            job = self.store.get(job_id)
+            if job is not None and not is_alive(job["worker"]):
+                record_interrupted(self.store, job_id, job["attempts"] < self.max_attempts)
+
+    def stop(self, timeout=30):
+        """Stop the worker: it puts its running jobs back in the queue."""
+        self.stopping = True
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
             try:
-                self.run_blocking(self.run_job, job_id)
-            except Exception:  # recorded in the job by run_job; the worker goes on
-                log.exception("job %s failed", job_id)
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
-    def run_job(self, job_id):
-        """Process one job (on a worker OS thread)."""
-        run_job(self.store, self.engine, job_id)
+    def worker_alive(self):
+        return self.process is not None and self.process.poll() is None
 
-    def _sweep(self):
-        sweep_forever(self.store, self.retention_seconds, self.sleep)
+    def _watch(self):
+        next_sweep, not_before = 0.0, 0.0
+        while not self.stopping:
+            try:
+                if self.process is not None and self.process.poll() is not None:
+                    log.warning("the job worker stopped (exit status %s)", self.process.returncode)
+                    self.process = None
+                    self.restarts += 1
+                    not_before = time.monotonic() + min(30, 2 ** self.restarts / 2)
+                self.recover()
+                if (self.process is None and time.monotonic() >= not_before
+                        and (self.wanted or self.store.ids_with_status("queued"))):
+                    self._spawn()
+                if time.monotonic() >= next_sweep:
+                    sweep(self.store, self.retention_seconds, self.queued_seconds,
+                          self.stalled_seconds)
+                    next_sweep = time.monotonic() + min(30, self.retention_seconds / 2)
+            except Exception:  # the watcher must go on (a locked database, ...)
+                log.exception("job watcher")
+            self.sleep(self.tick_seconds)
+
+    def _spawn(self):
+        self.wanted = False
+        command = [sys.executable, "-m", "webapp.jobs.worker", "--jobs-dir", self.store.jobs_dir,
+                   "--settings", json.dumps(self.settings), "--parent-pid", str(os.getpid()),
+                   "--threads", str(self.workers)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL)
+        log.info("job worker started (pid %d)", self.process.pid)
 
 
-def sweep_forever(store, retention_seconds, sleep):
-    """Delete finished jobs (and their files) once they are older than the retention time."""
+def sweep(store, retention_seconds, queued_seconds, stalled_seconds):
+    """Delete finished jobs older than the retention time; expire stuck ones."""
+    for job_id in store.expired(retention_seconds):
+        store.delete(job_id)
+    expire_stuck(store, queued_seconds, stalled_seconds)
+
+
+def sweep_forever(store, retention_seconds, queued_seconds, stalled_seconds, sleep):
     while True:
-        for job_id in store.expired(retention_seconds):
-            store.delete(job_id)
-        sleep(min(60, retention_seconds / 2))
+        try:
+            sweep(store, retention_seconds, queued_seconds, stalled_seconds)
+        except Exception:
+            log.exception("job sweep")
+        sleep(min(30, retention_seconds / 2))

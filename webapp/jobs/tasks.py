@@ -1,4 +1,5 @@
-"""The work of one video job, with progress and cancellation through the store."""
+"""The work of one video job, with progress, cancellation and outcome recorded
+in the store (run by the job worker process, or by an RQ worker)."""
 import errno
 import logging
 import os
@@ -16,39 +17,69 @@ RESULTS_JSON = "results.json"
 log = logging.getLogger(__name__)
 
 
-def run_job(store, engine, job_id):
-    """Process one queued job, recording every outcome in the store (on a
-    worker thread of the server, or in an RQ worker process)."""
+def run_job(store, engine, job_id, limits=None, stop=None, worker=None):
+    """Claim a queued job (counting an attempt) and process it. Does nothing
+    if the job is gone, cancelled or claimed by someone else meanwhile."""
     job = store.get(job_id)
     if job is None or job["status"] != "queued":
-        return  # deleted or cancelled while it waited
-    store.update(job_id, status="processing", attempts=job["attempts"] + 1)
+        return
+    if store.update(job_id, only_if_status="queued", status="processing",
+                    attempts=job["attempts"] + 1, worker=worker):
+        run_claimed_job(store, engine, job_id, limits, stop)
+
+
+def run_claimed_job(store, engine, job_id, limits=None, stop=None):
+    """Process a job already marked "processing", recording every outcome. A
+    stop (shutdown) puts it back in the queue without counting the attempt."""
     try:
-        status, error = process_video(store, engine, job_id)
+        status, error = process_video(store, engine, job_id, limits, stop)
+    except video.Interrupted:
+        job = store.get(job_id)
+        if job is not None:
+            store.update(job_id, only_if_status="processing", status="queued", progress=0,
+                         frames_done=0, attempts=max(0, job["attempts"] - 1), worker=None)
+        log.info("job %s put back in the queue: the worker is stopping", job_id)
+        return
     except Exception as exception:
         log.exception("job %s crashed", job_id)
         status, error = "failed", f"internal error: {type(exception).__name__}"
-    if store.get(job_id) is not None:
-        store.update(job_id, status=status, error=error)
+    store.update(job_id, only_if_status="processing", status=status, error=error)
+    if status != "done":
+        _remove([os.path.join(store.folder(job_id), INPUT_NAME)])
 
 
 def record_interrupted(store, job_id, retry, who="server"):
     """Record a job whose process stopped in the middle of it: queued again
-    for another attempt, or failed with the reason and its partial outputs
-    removed. Jobs in any other state are left as they are."""
+    for another attempt, or failed with the reason and its files removed.
+    Jobs in any other state are left as they are."""
     job = store.get(job_id)
     if job is None or job["status"] != "processing":
         return
     if retry:
-        store.update(job_id, status="queued", progress=0, frames_done=0)
+        store.update(job_id, only_if_status="processing", status="queued", progress=0,
+                     frames_done=0, worker=None)
         return
-    _remove(_outputs(store.folder(job_id)))
-    store.update(job_id, status="failed",
+    folder = store.folder(job_id)
+    _remove(_outputs(folder) + [os.path.join(folder, INPUT_NAME)])
+    store.update(job_id, only_if_status="processing", status="failed",
                  error=f"the {who} stopped while this job was processing, "
                        f"{job['attempts']} times")
 
 
-def process_video(store, engine, job_id, progress_every=0.25):
+def expire_stuck(store, queued_seconds, stalled_seconds):
+    """Fail, with the reason, jobs that waited too long in the queue or whose
+    processing stopped making progress; their files are removed."""
+    for job_id, status in store.stuck(queued_seconds, stalled_seconds):
+        reason = (f"expired: it waited in the queue for more than {queued_seconds:g} s"
+                  if status == "queued" else
+                  f"expired: processing made no progress for {stalled_seconds:g} s")
+        if store.update(job_id, only_if_status=status, status="failed", error=reason):
+            folder = store.folder(job_id)
+            _remove(_outputs(folder) + [os.path.join(folder, INPUT_NAME)])
+            log.warning("job %s %s", job_id, reason)
+
+
+def process_video(store, engine, job_id, limits=None, stop=None, progress_every=0.25):
     """Annotate the job's input; returns (status, error). On any failure the
     partial outputs are removed, which also frees the disk if it filled up."""
     folder = store.folder(job_id)
@@ -60,7 +91,8 @@ def process_video(store, engine, job_id, progress_every=0.25):
         if now - last["progress"] >= progress_every or done == total:
             last["progress"] = now
             try:
-                store.update(job_id, frames_done=done, frames_total=total,
+                store.update(job_id, only_if_status="processing", frames_done=done,
+                             frames_total=total,
                              progress=round(min(done / max(total, 1), 1.0), 4))
             except sqlite3.OperationalError as error:  # progress is best effort
                 log.warning("job %s: progress not recorded: %s", job_id, error)
@@ -70,17 +102,20 @@ def process_video(store, engine, job_id, progress_every=0.25):
         if now - last["cancel_check"] >= progress_every:
             last["cancel_check"] = now
             job = store.get(job_id)
-            last["cancelled"] = job is None or bool(job["cancel_requested"])
+            last["cancelled"] = (job is None or bool(job["cancel_requested"])
+                                 or job["status"] != "processing")
         return last["cancelled"]
 
     try:
-        info, rows = video.annotate(engine, os.path.join(folder, INPUT_NAME), outputs[0],
-                                    on_progress, should_cancel)
-        video.write_csv(rows, outputs[1])
-        video.write_json(info, rows, outputs[2])
+        info = video.annotate(engine, os.path.join(folder, INPUT_NAME), outputs[0],
+                              outputs[1], on_progress, should_cancel, stop, limits)
+        video.write_json(info, outputs[1], outputs[2])
     except video.Cancelled:
         _remove(outputs)
         return "cancelled", None
+    except video.Interrupted:
+        _remove(outputs)
+        raise
     except video.VideoError as error:
         _remove(outputs)
         return "failed", str(error)
@@ -88,7 +123,8 @@ def process_video(store, engine, job_id, progress_every=0.25):
         _remove(outputs)
         return "failed", _write_failure(error, folder)
     os.remove(os.path.join(folder, INPUT_NAME))  # keep only what the visitor asked for
-    store.update(job_id, frames_done=info["frames"], frames_total=info["frames"], progress=1.0)
+    store.update(job_id, only_if_status="processing", frames_done=info["frames"],
+                 frames_total=info["frames"], progress=1.0)
     return "done", None
 
 
