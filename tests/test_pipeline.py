@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from webapp.vision.pipeline import Engine
 from synthetic import jpeg, no_face_scene, scene
 from webapp.vision import preprocess
 
@@ -25,12 +26,13 @@ def test_stream_keeps_the_id_of_a_moving_face(engine):
     assert ids == {1}
 
 
-def test_stream_gives_a_new_face_a_new_id(engine):
-    session = engine.session()
+def test_stream_gives_a_new_face_a_new_id_by_the_next_full_scan(engine):
+    session = engine.session(full_scan_every=10)
     for step in range(5):
         session.process(scene(640, 480, faces=((20, 60, 250),)), step / 15)
-    result = session.process(scene(640, 480, faces=((20, 60, 250), (400, 160, 200))), 5 / 15)
-    assert sorted(face["id"] for face in result["faces"]) == [1, 2]
+    two_faces = scene(640, 480, faces=((20, 60, 250), (400, 160, 200)))
+    results = [session.process(two_faces, step / 15) for step in range(5, 11)]
+    assert sorted(face["id"] for face in results[-1]["faces"]) == [1, 2]
 
 
 def test_face_leaving_and_frames_without_faces(engine):
@@ -55,7 +57,8 @@ def test_real_clip_keeps_one_id_for_the_face(engine):
     assert len(ids) <= 2
 
 
-def test_many_threads_give_the_same_results_as_one(engine):
+def test_many_threads_give_the_same_results_as_one():
+    engine = Engine(views=4)  # views fixed: by default they adapt to the load
     images = [scene(640, 480, faces=((20 + 10 * i, 60, 250),)) for i in range(8)]
     images += [no_face_scene()]
     expected = [engine.analyze(image) for image in images]
@@ -64,7 +67,8 @@ def test_many_threads_give_the_same_results_as_one(engine):
             assert list(pool.map(engine.analyze, images)) == expected
 
 
-def test_many_threads_running_their_own_sessions_agree_with_one(engine):
+def test_many_threads_running_their_own_sessions_agree_with_one():
+    engine = Engine(views=4)
     frames = [jpeg(scene(640, 480, faces=((40 + 6 * i, 60, 340),))) for i in range(12)]
 
     def run(_):
