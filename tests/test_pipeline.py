@@ -109,3 +109,68 @@ def test_min_hits_hides_a_face_seen_in_one_frame_only(engine):
     flash = engine.session(min_hits=2)
     flash.process(scene(640, 480), 0.0)
     assert flash.process(no_face_scene(), 1 / 15)["faces"] == []
+
+
+class CountingClassifier:
+    """The engine's real classifier, counting the faces it is asked to classify."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+        self.faces = []
+
+    def __getattr__(self, name):
+        return getattr(self.classifier, name)
+
+    def predict(self, crops, views=None):
+        self.faces.append(len(crops))
+        return self.classifier.predict(crops, views)
+
+
+@pytest.fixture()
+def counting_engine():
+    engine = Engine()
+    engine.classifier = CountingClassifier(engine.classifier)
+    return engine
+
+
+def test_schedule_classifies_a_new_face_at_once_then_at_its_rate(counting_engine):
+    session = counting_engine.session(classify_interval=0.2)
+    frame = scene(640, 480)
+    first = session.process(frame, 0.0)
+    assert len(first["faces"]) == 1 and counting_engine.classifier.faces == [1]
+    results = [session.process(frame, i / 30) for i in range(1, 31)]  # one second at 30 fps
+    classified = sum(counting_engine.classifier.faces)
+    assert 5 <= classified <= 6  # at 0, then at most every 0.2 s of stream time
+    assert all(r["faces"][0]["id"] == 1 for r in results)
+    assert all(r["faces"][0]["scores"] == first["faces"][0]["scores"] for r in results[:5])
+
+
+def test_schedule_classifies_sooner_when_the_face_moves(counting_engine):
+    session = counting_engine.session(classify_interval=10)
+    session.process(scene(640, 480, faces=((40, 60, 300),)), 0.0)
+    session.process(scene(640, 480, faces=((44, 60, 300),)), 1 / 30)  # a small move: no
+    assert sum(counting_engine.classifier.faces) == 1
+    session.process(scene(640, 480, faces=((160, 60, 300),)), 2 / 30)  # a big one: yes
+    assert sum(counting_engine.classifier.faces) == 2
+
+
+def test_classify_interval_zero_classifies_every_frame(counting_engine):
+    session = counting_engine.session(classify_interval=0)
+    for i in range(10):
+        session.process(scene(640, 480), i / 30)
+    assert counting_engine.classifier.faces == [1] * 10
+
+
+def test_faces_per_frame_are_capped_largest_first():
+    engine = Engine(max_faces=1)
+    result = engine.analyze(scene(640, 480, faces=((20, 60, 250), (400, 160, 200))))
+    assert len(result["faces"]) == 1 and result["faces"][0]["box"][0] < 300
+
+
+def test_views_adapt_to_load():
+    engine = Engine()
+    assert engine.views_for_load() == engine.classifier.max_views == 4
+    engine.in_work = 2
+    assert engine.views_for_load() == 2
+    engine.in_work = 64
+    assert engine.views_for_load() == 1

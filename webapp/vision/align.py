@@ -61,6 +61,7 @@ def crop_aligned(gray_image, box, keypoints=None, size=INPUT_SIZE, align=True):
     if min(x + w, img_w) - max(x, 0) < 2 or min(y + h, img_h) - max(y, 0) < 2:
         return None
     cx, cy, side, angle = face_frame(box, keypoints, align)
+    cx, cy = cx - 0.5, cy - 0.5  # pixel i spans [i, i + 1): its centre is at index i
     out_h, out_w = size
     scale = side / out_w  # source pixels per output pixel
     theta = math.radians(angle)
