@@ -36,7 +36,7 @@ class Config:
     # or over the rate) disconnect the connection.
     MAX_FRAME_REFUSALS = _int("MAX_FRAME_REFUSALS", 60)
     # Work admitted off the event loop at once, per kind; beyond it the answer is "busy".
-    MAX_LIVE_IN_FLIGHT = _int("MAX_LIVE_IN_FLIGHT", 6)
+    MAX_LIVE_IN_FLIGHT = _int("MAX_LIVE_IN_FLIGHT", 8)
     MAX_ANALYZE_IN_FLIGHT = _int("MAX_ANALYZE_IN_FLIGHT", 2)
     # Images posted to /api/analyze.
     MAX_IMAGE_BYTES = _int("MAX_IMAGE_BYTES", 8 * 1024 * 1024)

@@ -14,10 +14,9 @@ connection's rate (`max_frame_rate` per second), malformed ones included:
 - a frame that waited more than `frame_deadline` seconds for a worker is
   dropped there rather than processed late.
 """
-import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webapp.errors import error_dict
 from webapp.offload import Busy, Lane
@@ -32,18 +31,24 @@ BUSY_REASON = "the previous frame is still being processed"
 class Connection:
     session: object
     busy: bool = False
-    arrivals: collections.deque = field(default_factory=collections.deque)
+    tokens: float = float("inf")  # frames it may send now; full at first (see over_rate)
+    last_arrival: float = 0.0
     refusals: int = 0  # within the current refusal window
     window_start: float = 0.0
     expelled: bool = False
 
     def over_rate(self, max_per_second, now):
-        """Record an arrival; True if it is one too many for the last second."""
-        while self.arrivals and now - self.arrivals[0] >= 1.0:
-            self.arrivals.popleft()
-        if len(self.arrivals) >= max_per_second:
+        """Take a token for an arrival; True if there is none left.
+
+        A token bucket: `max_per_second` tokens a second, and as many at most
+        in hand, so a client at exactly the limit is never refused for the
+        jitter of its timer, while a burst beyond it is."""
+        self.tokens = min(float(max_per_second),
+                          self.tokens + (now - self.last_arrival) * max_per_second)
+        self.last_arrival = now
+        if self.tokens < 1.0:
             return True
-        self.arrivals.append(now)
+        self.tokens -= 1.0
         return False
 
     def refuse(self, now, window, max_refusals):
@@ -59,7 +64,7 @@ class LiveStreams:
 
     def __init__(self, engine, run_blocking, max_frame_bytes, max_frame_pixels,
                  max_frame_rate=30, frame_deadline=0.25, max_refusals=60, refusal_window=2.0,
-                 max_in_flight=6):
+                 max_in_flight=8):
         self.engine = engine
         self.lane = Lane(run_blocking, max_in_flight, "live frames")
         self.max_frame_bytes = max_frame_bytes
