@@ -169,8 +169,10 @@ def test_faces_per_frame_are_capped_largest_first():
 
 def test_views_adapt_to_load():
     engine = Engine()
+    assert engine.in_work == 0
     assert engine.views_for_load() == engine.classifier.max_views == 4
-    engine.in_work = 2
-    assert engine.views_for_load() == 2
-    engine.in_work = 64
-    assert engine.views_for_load() == 1
+    assert engine.views_for_load(in_work=2) == 2
+    assert engine.views_for_load(in_work=64) == 1
+    with engine.working():
+        assert engine.in_work == 1 and engine.views_for_load() == 4
+    assert engine.in_work == 0

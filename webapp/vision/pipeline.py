@@ -10,7 +10,9 @@ Results are plain dicts, ready for JSON:
  "frame": {"width", "height"}}. The engine knows nothing of Flask.
 It is thread-safe: detectors and interpreters are kept per OS thread.
 """
+import contextlib
 import os
+import threading
 import time
 
 import cv2
@@ -65,7 +67,7 @@ class Engine:
         self.max_faces = max_faces
         self.align = align
         self.fixed_views = views
-        self.in_work = 0  # images being processed now: a load hint, not a lock
+        self._working = set()  # OS threads processing an image now (set.add is atomic)
         self._local = per_os_thread()
         self.detector()  # fail now if the detector cannot load
 
@@ -77,15 +79,31 @@ class Engine:
             self._local.detector = detector
         return detector
 
-    def views_for_load(self):
+    @property
+    def in_work(self):
+        """Images being processed now, by all threads."""
+        return len(self._working)
+
+    @contextlib.contextmanager
+    def working(self):
+        """Counts this thread's image in `in_work` while it is processed."""
+        thread = threading.get_native_id()
+        self._working.add(thread)
+        try:
+            yield
+        finally:
+            self._working.discard(thread)
+
+    def views_for_load(self, in_work=None):
         """Test-time views per face: all while idle, half when the CPUs are
         shared, one when more images are in work than there are CPUs."""
         most = self.classifier.max_views
+        in_work = self.in_work if in_work is None else in_work
         if self.fixed_views:
             return min(self.fixed_views, most)
-        if self.in_work <= 1:
+        if in_work <= 1:
             return most
-        if self.in_work <= (os.cpu_count() or 1):
+        if in_work <= (os.cpu_count() or 1):
             return max(1, most // 2)
         return 1
 
@@ -108,16 +126,13 @@ class Engine:
 
     def analyze(self, image):
         """Faces in one image (BGR or grayscale), ids numbered from 1."""
-        self.in_work += 1
-        try:
+        with self.working():
             gray = to_gray(image)
             detections = self.detector().detect(gray)[:self.max_faces]
             detections, probabilities = self.classify(gray, detections)
             faces = [face_dict(i + 1, d.box, probs, self.labels)
                      for i, (d, probs) in enumerate(zip(detections, probabilities))]
             return result_dict(faces, gray)
-        finally:
-            self.in_work -= 1
 
     def analyze_bytes(self, data, max_pixels=None):
         """Faces in JPEG/PNG bytes (raises DecodeError for a bad image)."""
@@ -170,12 +185,9 @@ class StreamSession:
 
     def process(self, image, timestamp=None):
         """Faces in the next frame of the stream, tracked and smoothed."""
-        self.engine.in_work += 1
-        try:
+        with self.engine.working():
             return self._process(to_gray(image), time.monotonic() if timestamp is None
                                  else timestamp)
-        finally:
-            self.engine.in_work -= 1
 
     def _process(self, gray, timestamp):
         detections = self._find_faces(gray)[:self.engine.max_faces]
