@@ -176,3 +176,13 @@ def test_views_adapt_to_load():
     with engine.working():
         assert engine.in_work == 1 and engine.views_for_load() == 4
     assert engine.in_work == 0
+
+
+def test_a_face_keeps_its_id_when_the_stream_changes_resolution(engine):
+    # the live page steps its frame size 320 -> 480 -> 640 as round trips allow
+    session = engine.session()
+    widths = [320] * 3 + [480] * 3 + [640] * 3 + [320] * 3
+    ids = [face["id"] for index, width in enumerate(widths)
+           for face in session.process(
+               cv2.resize(scene(640, 480), (width, width * 3 // 4)), index / 15)["faces"]]
+    assert len(ids) == 12 and set(ids) == {1}

@@ -165,6 +165,7 @@ class StreamSession:
         self.views = views
         self.tracker = Tracker(**tracker_options)
         self.frames = 0
+        self.frame_size = None  # (width, height) of the last frame
 
     def _find_faces(self, gray):
         detector = self.engine.detector()
@@ -190,6 +191,10 @@ class StreamSession:
                                  else timestamp)
 
     def _process(self, gray, timestamp):
+        size = (gray.shape[1], gray.shape[0])
+        if self.frame_size and size != self.frame_size:
+            self.tracker.rescale(size[0] / self.frame_size[0], size[1] / self.frame_size[1])
+        self.frame_size = size
         detections = self._find_faces(gray)[:self.engine.max_faces]
         detections = [d for d in detections if inside(d.box, gray)]
         matches = self.tracker.match([d.box for d in detections])

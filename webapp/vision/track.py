@@ -70,6 +70,14 @@ class Tracker:
         self.tracks = []
         self._ids = itertools.count(1)
 
+    def rescale(self, x_scale, y_scale):
+        """The stream's frames changed size (a client adapting its resolution):
+        carry the tracks' boxes over, so faces keep their ids."""
+        factors = np.array([x_scale, y_scale, x_scale, y_scale])
+        for track in self.tracks:
+            track.box = track.box * factors
+            track.classified_box = track.classified_box * factors
+
     def due(self, track, box, timestamp):
         """True if the face in `box`, matched to `track` (None: a new face),
         should be classified now."""
