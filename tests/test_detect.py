@@ -148,3 +148,15 @@ def test_real_no_face_photo_has_no_face(detector):
 def test_haar_gives_no_landmarks():
     found = HaarDetector().detect(gray(scene()))
     assert found and found[0].keypoints is None
+
+
+def test_colour_photo_gives_the_small_faces_of_a_group(engine):
+    # the full-range model finds 5 of the 6 faces in colour, 2 in grey
+    with open(shared_file("samples", "faces_group_selfie.jpg"), "rb") as photo:
+        faces = engine.analyze_bytes(photo.read())["faces"]
+    assert len(faces) >= 4
+    assert sorted(face["box"][2] for face in faces)[0] < 150  # the people at the back
+
+
+def test_haar_takes_colour_frames_too():
+    assert len(HaarDetector().detect(scene())) == 1

@@ -107,9 +107,10 @@ class Engine:
             return max(1, most // 2)
         return 1
 
-    def decode(self, data, max_pixels=None):
-        """JPEG/PNG bytes -> grayscale image (raises DecodeError)."""
-        return decode_image(data, max_pixels=max_pixels or self.max_pixels, grayscale=True)
+    def decode(self, data, max_pixels=None, colour=False):
+        """JPEG/PNG bytes -> grayscale (or BGR) image (raises DecodeError)."""
+        return decode_image(data, max_pixels=max_pixels or self.max_pixels,
+                            grayscale=not colour)
 
     def crop(self, gray, detection):
         """The model's input for one detected face (None if outside the image)."""
@@ -125,18 +126,21 @@ class Engine:
         return [d for d, _ in kept], probabilities
 
     def analyze(self, image):
-        """Faces in one image (BGR or grayscale), ids numbered from 1."""
+        """Faces in one image (BGR or grayscale), ids numbered from 1. The
+        detector sees the image as given; the classifier, its grey version."""
         with self.working():
             gray = to_gray(image)
-            detections = self.detector().detect(gray)[:self.max_faces]
+            detections = self.detector().detect(image)[:self.max_faces]
             detections, probabilities = self.classify(gray, detections)
             faces = [face_dict(i + 1, d.box, probs, self.labels)
                      for i, (d, probs) in enumerate(zip(detections, probabilities))]
             return result_dict(faces, gray)
 
     def analyze_bytes(self, data, max_pixels=None):
-        """Faces in JPEG/PNG bytes (raises DecodeError for a bad image)."""
-        return self.analyze(self.decode(data, max_pixels))
+        """Faces in JPEG/PNG bytes (raises DecodeError for a bad image), decoded
+        in colour: a photo may hold small faces, which the detector finds better
+        in colour; a stream's frames are decoded grey, which is faster."""
+        return self.analyze(self.decode(data, max_pixels, colour=True))
 
     def session(self, **options):
         """A stream's state; see StreamSession and Tracker for the options."""
@@ -167,35 +171,36 @@ class StreamSession:
         self.frames = 0
         self.frame_size = None  # (width, height) of the last frame
 
-    def _find_faces(self, gray):
+    def _find_faces(self, image):
         detector = self.engine.detector()
         live_boxes = [[float(v) for v in t.box] for t in self.tracker.tracks if t.missed == 0]
         if not live_boxes:
-            return detector.detect(gray)
+            return detector.detect(image)
         if self.frames % self.full_scan_every == 0:
-            found = detector.detect(gray)
+            found = detector.detect(image)
             # A full scan can miss a face it found a moment ago: look for those near
             # where they were, so they keep their ids.
             missed = [box for box in live_boxes if all(iou(box, f.box) < 0.3 for f in found)]
-            found += [detector.detect_near(gray, box) for box in missed]
+            found += [detector.detect_near(image, box) for box in missed]
             return drop_nested_detections([d for d in found if d is not None])
-        found = [detector.detect_near(gray, box) for box in live_boxes]
+        found = [detector.detect_near(image, box) for box in live_boxes]
         if any(d is None for d in found):  # lost one: look everywhere
-            return detector.detect(gray)
+            return detector.detect(image)
         return drop_nested_detections(found)
 
     def process(self, image, timestamp=None):
-        """Faces in the next frame of the stream, tracked and smoothed."""
+        """Faces in the next frame (BGR or grayscale) of the stream, tracked and
+        smoothed. The detector sees the frame as given; the classifier, grey."""
         with self.engine.working():
-            return self._process(to_gray(image), time.monotonic() if timestamp is None
-                                 else timestamp)
+            return self._process(image, time.monotonic() if timestamp is None else timestamp)
 
-    def _process(self, gray, timestamp):
+    def _process(self, image, timestamp):
+        gray = to_gray(image)
         size = (gray.shape[1], gray.shape[0])
         if self.frame_size and size != self.frame_size:
             self.tracker.rescale(size[0] / self.frame_size[0], size[1] / self.frame_size[1])
         self.frame_size = size
-        detections = self._find_faces(gray)[:self.engine.max_faces]
+        detections = self._find_faces(image)[:self.engine.max_faces]
         detections = [d for d in detections if inside(d.box, gray)]
         matches = self.tracker.match([d.box for d in detections])
         due = [i for i, d in enumerate(detections)
