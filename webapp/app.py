@@ -12,6 +12,7 @@ from webapp.extensions import socketio
 from webapp.jobs.events import JobWatcher
 from webapp.jobs.runner import JobRunner
 from webapp.jobs.store import JobStore
+from webapp.live.events import serve_frames_without_flask_context
 from webapp.live.streams import LiveStreams
 from webapp.offload import Lane, blocking_runner
 from webapp.ratelimit import install_rate_limits
@@ -92,3 +93,4 @@ def _init_socketio(app):
         message_queue=app.config["REDIS_URL"] or None,
         cors_allowed_origins=origins,
     )
+    serve_frames_without_flask_context(app)
