@@ -6,11 +6,14 @@ that floods is sent a `stream_error` event with the reason, then
 disconnected, the transport included: a Socket.IO-level disconnect alone
 leaves the WebSocket open, and the packets a flooder keeps sending would
 still be parsed (and logged as errors) one by one.
+
+`connect` and `disconnect` go through Flask-SocketIO; `frame`, the hot path,
+is registered on python-socketio's server directly by
+`serve_frames_without_flask_context` (called by the app factory).
 """
 import time
 
 from flask import current_app, request
-from flask_socketio import emit
 
 from webapp.extensions import socketio
 
@@ -29,11 +32,6 @@ def on_disconnect(reason=None):
     _streams().close(request.sid)
 
 
-@socketio.on("frame")
-def on_frame(data=None, *_):
-    return _answer_frame(_streams(), request.sid, data, lambda answer: emit("stream_error", answer))
-
-
 def serve_frames_without_flask_context(app):
     """Answer `frame` events straight from python-socketio's server.
 
@@ -42,11 +40,11 @@ def serve_frames_without_flask_context(app):
     frame needs neither. Call after `socketio.init_app(app)`."""
     streams, server = app.extensions["live_streams"], socketio.server
 
-    def on_raw_frame(sid, data=None, *_):
+    def on_frame(sid, data=None, *_):
         return _answer_frame(streams, sid, data,
                              lambda answer: server.emit("stream_error", answer, to=sid))
 
-    server.on("frame", on_raw_frame)
+    server.on("frame", on_frame)
 
 
 def _answer_frame(streams, sid, data, send_stream_error):
