@@ -18,11 +18,25 @@ def test_frames_over_the_rate_limit_get_an_error(engine):
     streams = make_streams(engine, max_frame_rate=5)
     streams.open("a")
     frame = jpeg(scene(160, 120))
-    answers = [streams.handle_frame("a", frame) for _ in range(8)]
-    assert all("faces" in answer for answer in answers[:5])
-    assert all(answer["error"]["code"] == "rate_limited" for answer in answers[5:])
+    assert "faces" in streams.handle_frame("a", frame)
+    # a new connection has no burst in hand: connecting again gains nothing
+    assert streams.handle_frame("a", frame)["error"]["code"] == "rate_limited"
+    time.sleep(0.5)  # 5 a second: 2.5 frames' worth
+    answers = [streams.handle_frame("a", frame) for _ in range(4)]
+    assert all("faces" in answer for answer in answers[:2])
+    assert all(answer["error"]["code"] == "rate_limited" for answer in answers[2:])
     streams.open("b")  # another connection has its own allowance
     assert "faces" in streams.handle_frame("b", frame)
+
+
+def test_a_client_at_the_rate_limit_is_never_refused(engine):
+    streams = make_streams(engine, max_frame_rate=20)
+    frame = jpeg(scene(160, 120))
+    answers = []
+    for _ in range(15):
+        answers.append(streams.handle_frame("a", frame))
+        time.sleep(0.05)  # 20 a second, as the limit
+    assert all("faces" in answer for answer in answers)
 
 
 def test_frame_arriving_while_one_is_processed_is_dropped(engine):
@@ -40,6 +54,7 @@ def test_frame_arriving_while_one_is_processed_is_dropped(engine):
     worker = threading.Thread(target=lambda: first.append(streams.handle_frame("a", frame)))
     worker.start()
     assert started.wait(10)
+    time.sleep(0.05)  # within the rate: the refusal is for the frame in work
     assert streams.handle_frame("a", frame) == {
         "dropped": True, "reason": "the previous frame is still being processed"}
     release.set()
@@ -74,8 +89,7 @@ def test_engine_failure_is_reported_not_raised(engine):
 
 def test_malformed_frames_count_against_the_rate(engine):
     streams = make_streams(engine, max_frame_rate=5)
-    answers = [streams.handle_frame("a", b"not a jpeg") for _ in range(5)]
-    assert all(answer["error"]["code"] == "not_an_image" for answer in answers)
+    assert streams.handle_frame("a", b"not a jpeg")["error"]["code"] == "not_an_image"
     assert streams.handle_frame("a", "text")["error"]["code"] == "rate_limited"
     assert streams.handle_frame("a", jpeg(scene(160, 120)))["error"]["code"] == "rate_limited"
 
@@ -101,7 +115,9 @@ def test_flooding_connection_is_expelled_past_its_refusals(engine):
     streams.open("flood")
     streams.connections["flood"].busy = True  # as while a frame is in work
     answers = [streams.handle_frame("flood", b"x") for _ in range(12)]
-    assert all(answer.get("dropped") for answer in answers[:10])
+    # each refused: dropped (a frame is in work) or rate-limited (sent too fast)
+    assert all(answer.get("dropped") or answer["error"]["code"] == "rate_limited"
+               for answer in answers[:10])
     assert answers[10]["error"]["code"] == "flooding" and streams.expelled("flood")
     assert not streams.expelled("other")
 

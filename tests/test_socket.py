@@ -150,9 +150,10 @@ def test_burst_below_the_refusal_limit_gets_every_frame_acknowledged(live_server
         flooder.disconnect()
         polite.disconnect()
     results = [a for a in acks if "faces" in a]
-    dropped = [a for a in acks if a.get("dropped")]
-    assert results and dropped
-    assert len(results) + len(dropped) == flood_count
+    refused = [a for a in acks if a.get("dropped") or a.get("error", {}).get("code") ==
+               "rate_limited"]  # in work already, or faster than the rate allows
+    assert results and refused
+    assert len(results) + len(refused) == flood_count
     assert all(len(r["faces"]) == 1 for r in polite_results)
     assert live_server.alive()
 

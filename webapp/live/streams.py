@@ -31,7 +31,7 @@ BUSY_REASON = "the previous frame is still being processed"
 class Connection:
     session: object
     busy: bool = False
-    tokens: float = float("inf")  # frames it may send now; full at first (see over_rate)
+    tokens: float = 1.0  # frames it may send now (see over_rate)
     last_arrival: float = 0.0
     refusals: int = 0  # within the current refusal window
     window_start: float = 0.0
@@ -42,9 +42,11 @@ class Connection:
 
         A token bucket: `max_per_second` tokens a second, and as many at most
         in hand, so a client at exactly the limit is never refused for the
-        jitter of its timer, while a burst beyond it is."""
-        self.tokens = min(float(max_per_second),
-                          self.tokens + (now - self.last_arrival) * max_per_second)
+        jitter of its timer, while a burst beyond it is. A new connection
+        starts with one token: connecting again gives no burst."""
+        if self.last_arrival:
+            self.tokens = min(float(max_per_second),
+                              self.tokens + (now - self.last_arrival) * max_per_second)
         self.last_arrival = now
         if self.tokens < 1.0:
             return True
