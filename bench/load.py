@@ -2,9 +2,9 @@
 sending real JPEG frames of a face clip; prints latency, throughput, drops and
 the server's memory.
 
-    python bench/load.py                 # every scenario, ~4.5 minutes
+    python bench/load.py                 # every scenario, ~5.5 minutes
     python bench/load.py --seconds 10    # shorter runs
-    python bench/load.py --only flood    # one scenario: one, eight, sixteen, flood
+    python bench/load.py --only flood    # one scenario: one, eight, sixteen, flood, flood_once
 
 1. one client, 640x480 frames, each sent when the last is acknowledged, at
    up to 30 fps (the server's default per-connection limit);
@@ -12,7 +12,8 @@ the server's memory.
 3. 16 clients at 10 frames per second each;
 4. 7 clients at 10 fps, with and without an 8th client that floods (emits
    without waiting for acknowledgements, and connects again each time the
-   server disconnects it).
+   server disconnects it);
+5. the same with a flooder that does not connect again.
 """
 import argparse
 import os
@@ -99,9 +100,10 @@ class Flooder(threading.Thread):
     """Emits frames without waiting for acknowledgements (bounded: `seconds`),
     and connects again whenever the server disconnects it."""
 
-    def __init__(self, url, frame, seconds, rate=300):
+    def __init__(self, url, frame, seconds, rate=300, reconnect=True):
         super().__init__(daemon=True)
         self.url, self.frame, self.seconds, self.rate = url, frame, seconds, rate
+        self.reconnect = reconnect
         self.sent, self.acks, self.stream_errors, self.connections = 0, [], [], 0
 
     def _connect(self):
@@ -122,6 +124,8 @@ class Flooder(threading.Thread):
                 self.sent += 1
             except socketio.exceptions.SocketIOError:
                 client.disconnect()
+                if not self.reconnect:
+                    break
                 client = self._connect()
             time.sleep(1.0 / self.rate)
         time.sleep(2)
@@ -167,15 +171,15 @@ def scenario_many(url, encoded, seconds, count):
     print(f"{count} clients at 10 fps for {seconds:g} s:", summary(clients, seconds)[0])
 
 
-def scenario_flood(url, encoded, seconds):
+def scenario_flood(url, encoded, seconds, reconnect=True):
     flood_seconds = min(seconds, 30)
     text, calm_p95 = summary(run_clients(url, encoded, 7, flood_seconds, 10), flood_seconds)
     print("7 clients at 10 fps:", text)
-    flooder = Flooder(url, encoded[0], flood_seconds)
+    flooder = Flooder(url, encoded[0], flood_seconds, reconnect=reconnect)
     flooder.start()
     text, flooded_p95 = summary(run_clients(url, encoded, 7, flood_seconds, 10), flood_seconds)
     flooder.join()
-    print("7 clients at 10 fps + 1 flooding:", text)
+    print(f"7 clients at 10 fps + 1 flooding ({'connecting again each time it is disconnected' if reconnect else 'once'}):", text)
     kinds = {}
     for ack in flooder.acks:
         kind = "result" if "faces" in ack else "dropped" if ack.get("dropped") else \
@@ -189,7 +193,7 @@ def scenario_flood(url, encoded, seconds):
           f"flooder ({100 * (flooded_p95 / calm_p95 - 1):+.0f}%)")
 
 
-SCENARIOS = ("one", "eight", "sixteen", "flood")
+SCENARIOS = ("one", "eight", "sixteen", "flood", "flood_once")
 
 
 def main():
@@ -222,6 +226,8 @@ def main():
         print(f"server RSS: {start_rss:.0f} MB before, {rss_mb(process.pid):.0f} MB after")
         if "flood" in scenarios:
             scenario_flood(url, encoded, args.seconds)
+        if "flood_once" in scenarios:
+            scenario_flood(url, encoded, args.seconds, reconnect=False)
         print(f"server RSS at the end: {rss_mb(process.pid):.0f} MB; "
               f"server still running: {process.poll() is None}")
     finally:
