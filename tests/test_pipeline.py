@@ -186,3 +186,12 @@ def test_a_face_keeps_its_id_when_the_stream_changes_resolution(engine):
            for face in session.process(
                cv2.resize(scene(640, 480), (width, width * 3 // 4)), index / 15)["faces"]]
     assert len(ids) == 12 and set(ids) == {1}
+
+
+@pytest.mark.parametrize("detector", ["haar", "blazeface_short"])
+def test_other_detectors_serve_the_same_contract(detector):
+    engine = Engine(detector=detector)
+    session = engine.session()
+    results = [session.process(scene(640, 480), i / 15) for i in range(12)]
+    assert all(len(r["faces"]) == 1 and r["faces"][0]["id"] == 1 for r in results)
+    assert len(engine.analyze(scene(640, 480, faces=((20, 60, 250), (400, 160, 200))))["faces"]) == 2
