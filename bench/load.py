@@ -160,9 +160,9 @@ def summary(clients, seconds):
             f"{results / seconds:.1f} results/s"), np.percentile(round_trips, 95)
 
 
-def scenario_one(url, encoded, seconds):
+def scenario_one(url, encoded, seconds, clip_name="the clip"):
     one = run_clients(url, encoded, 1, min(seconds, 20), 30)
-    print("1 client at up to 30 fps (the per-connection limit):",
+    print(f"1 client at up to 30 fps (the per-connection limit), {clip_name}:",
           summary(one, min(seconds, 20))[0])
 
 
@@ -218,7 +218,11 @@ def main():
         run_clients(url, encoded, 1, 3, 30)  # warm-up
         start_rss = rss_mb(process.pid)
         if "one" in scenarios:
-            scenario_one(url, encoded, args.seconds)
+            clips = {name: read_clip(name)[0] for name in CLIPS}  # each as one stream
+            streams = {name: [jpeg(frame) for frame in clip]
+                       for name, clip in clips.items() if clip is not None}
+            for name, stream in (streams or {"drawn faces": encoded}).items():
+                scenario_one(url, stream, args.seconds, name)
         if "eight" in scenarios:
             scenario_many(url, encoded, args.seconds, 8)
         if "sixteen" in scenarios:
