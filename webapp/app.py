@@ -13,8 +13,9 @@ from webapp.jobs.events import JobWatcher  # (its import registers the Socket.IO
 from webapp.jobs.runner import JobRunner
 from webapp.jobs.settings import job_settings
 from webapp.jobs.store import JobStore
+from webapp.live.events import serve_frames_without_flask_context
 from webapp.live.streams import LiveStreams
-from webapp.offload import blocking_runner
+from webapp.offload import Lane, blocking_runner
 from webapp.ratelimit import install_rate_limits
 from webapp.security import register_security_headers
 from webapp.vision.pipeline import Engine
@@ -33,12 +34,13 @@ def create_app(overrides=None):
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = Engine(app.config["MODEL_PATH"], detector=app.config["FACE_DETECTOR"],
-                    max_pixels=app.config["MAX_IMAGE_PIXELS"])
+                    max_pixels=app.config["MAX_IMAGE_PIXELS"],
+                    max_faces=app.config["MAX_FACES_PER_FRAME"])
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])
     app.extensions.update(emotion_engine=engine, run_blocking=run_blocking)
-    app.extensions["live_streams"] = LiveStreams(
-        engine, run_blocking, app.config["MAX_FRAME_BYTES"], app.config["MAX_FRAME_PIXELS"],
-        app.config["MAX_FRAME_RATE"])
+    app.extensions["live_streams"] = LiveStreams.from_config(engine, run_blocking, app.config)
+    app.extensions["analyze_lane"] = Lane(run_blocking, app.config["MAX_ANALYZE_IN_FLIGHT"],
+                                          "photo analyses")
     _init_jobs(app)
     _init_web(app)
     _init_socketio(app)
@@ -95,3 +97,4 @@ def _init_socketio(app):
         message_queue=app.config["REDIS_URL"] or None,
         cors_allowed_origins=origins,
     )
+    serve_frames_without_flask_context(app)

@@ -14,7 +14,8 @@ def apply_mask(data, mask, length=None, offset=0):
         length = len(data)
     payload = np.frombuffer(data, np.uint8, count=length)
     key = np.roll(np.asarray(mask, np.uint8), -(offset % 4))
-    return (payload ^ np.resize(key, length)).tobytes()
+    # np.tile, not np.resize: resize concatenates length / 4 one-key copies (~1 ms for 22 KB)
+    return (payload ^ np.tile(key, length // 4 + 1)[:length]).tobytes()
 
 
 def speed_up_eventlet_websocket():

@@ -26,13 +26,25 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
     MODEL_PATH = os.environ.get("EMOTION_MODEL", os.path.join(ROOT, "models", "emotion.tflite"))
-    FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")
+    # "blazeface" (MediaPipe BlazeFace, landmarks, aligned crops), "blazeface_short"
+    # or "haar" (OpenCV's cascade, no landmarks).
+    FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "blazeface")
+    MAX_FACES_PER_FRAME = _int("MAX_FACES_PER_FRAME", 10)  # the largest are kept
 
     # Live stream: one JPEG per `frame` event.
     MAX_FRAME_BYTES = _int("MAX_FRAME_BYTES", 1024 * 1024)
     MAX_FRAME_PIXELS = _int("MAX_FRAME_PIXELS", 1920 * 1080)
     MAX_FRAME_RATE = _int("MAX_FRAME_RATE", 30)  # frames per second per connection
+    # A frame that waited longer than this for a worker is dropped, not processed late.
+    FRAME_DEADLINE_MS = _int("FRAME_DEADLINE_MS", 250)
+    # More refused frames than this within 2 s (sent before the previous acknowledgement
+    # or over the rate) disconnect the connection.
+    MAX_FRAME_REFUSALS = _int("MAX_FRAME_REFUSALS", 60)
+    # Work admitted off the event loop at once, per kind; beyond it the answer is "busy".
+    MAX_LIVE_IN_FLIGHT = _int("MAX_LIVE_IN_FLIGHT", 8)
+    MAX_ANALYZE_IN_FLIGHT = _int("MAX_ANALYZE_IN_FLIGHT", 2)
     # Images posted to /api/analyze.
+    MAX_IMAGE_BYTES = _int("MAX_IMAGE_BYTES", 8 * 1024 * 1024)
     MAX_IMAGE_PIXELS = _int("MAX_IMAGE_PIXELS", 4096 * 4096)
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 

@@ -1,52 +1,87 @@
 """Per-connection state of the live stream and the handling of one frame.
 
 Each connection has its own tracking session (face ids, smoothing), freed on
-disconnect. A connection has at most one frame in processing: a frame that
-arrives while the previous one is still being worked on is dropped and
-acknowledged as such, so a fast sender gets fresh results instead of a queue
-of stale ones, and cannot take more than its share of the workers. Frames
-above `max_frame_rate` per second are refused with an error acknowledgement.
+disconnect. The checks run cheapest first, and every frame counts against the
+connection's rate (`max_frame_rate` per second), malformed ones included:
+
+- over the rate, or sent while the connection's previous frame is still in
+  work: refused at once (`rate_limited` error, or `dropped`), without
+  touching the frame. A connection with more than `max_refusals` refusals
+  within `refusal_window` seconds is flooding: it is told why and
+  disconnected (`expelled`);
+- not one binary argument, or too many bytes: an error;
+- all live workers busy (`lane` full): `dropped`, the server is busy;
+- a frame that waited more than `frame_deadline` seconds for a worker is
+  dropped there rather than processed late.
 """
-import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webapp.errors import error_dict
+from webapp.offload import Busy, Lane
 from webapp.vision.decode import DecodeError
 
 log = logging.getLogger(__name__)
+
+BUSY_REASON = "the previous frame is still being processed"
 
 
 @dataclass
 class Connection:
     session: object
     busy: bool = False
-    frames: int = 0
-    dropped: int = 0
-    arrivals: collections.deque = field(default_factory=collections.deque)
+    tokens: float = 1.0  # frames it may send now (see over_rate)
+    last_arrival: float = 0.0
+    refusals: int = 0  # within the current refusal window
+    window_start: float = 0.0
+    expelled: bool = False
 
     def over_rate(self, max_per_second, now):
-        """Record an arrival; True if it is one too many for the last second."""
-        while self.arrivals and now - self.arrivals[0] >= 1.0:
-            self.arrivals.popleft()
-        if len(self.arrivals) >= max_per_second:
+        """Take a token for an arrival; True if there is none left.
+
+        A token bucket: `max_per_second` tokens a second, and as many at most
+        in hand, so a client at exactly the limit is never refused for the
+        jitter of its timer, while a burst beyond it is. A new connection
+        starts with one token: connecting again gives no burst."""
+        if self.last_arrival:
+            self.tokens = min(float(max_per_second),
+                              self.tokens + (now - self.last_arrival) * max_per_second)
+        self.last_arrival = now
+        if self.tokens < 1.0:
             return True
-        self.arrivals.append(now)
+        self.tokens -= 1.0
         return False
+
+    def refuse(self, now, window, max_refusals):
+        """Count a refusal; True once they exceed max_refusals in one window."""
+        if now - self.window_start > window:
+            self.window_start, self.refusals = now, 0
+        self.refusals += 1
+        return self.refusals > max_refusals
 
 
 class LiveStreams:
     """All open live connections of one app."""
 
     def __init__(self, engine, run_blocking, max_frame_bytes, max_frame_pixels,
-                 max_frame_rate=30):
+                 max_frame_rate=30, frame_deadline=0.25, max_refusals=60, refusal_window=2.0,
+                 max_in_flight=8):
         self.engine = engine
-        self.run_blocking = run_blocking
+        self.lane = Lane(run_blocking, max_in_flight, "live frames")
         self.max_frame_bytes = max_frame_bytes
         self.max_frame_pixels = max_frame_pixels
         self.max_frame_rate = max_frame_rate
+        self.frame_deadline = frame_deadline
+        self.max_refusals = max_refusals
+        self.refusal_window = refusal_window
         self.connections = {}
+
+    @classmethod
+    def from_config(cls, engine, run_blocking, config):
+        return cls(engine, run_blocking, config["MAX_FRAME_BYTES"], config["MAX_FRAME_PIXELS"],
+                   config["MAX_FRAME_RATE"], config["FRAME_DEADLINE_MS"] / 1000,
+                   config["MAX_FRAME_REFUSALS"], max_in_flight=config["MAX_LIVE_IN_FLIGHT"])
 
     def open(self, sid):
         self.connections[sid] = Connection(self.engine.session())
@@ -54,30 +89,37 @@ class LiveStreams:
     def close(self, sid):
         self.connections.pop(sid, None)
 
+    def expelled(self, sid):
+        """True if this connection flooded and must be disconnected."""
+        connection = self.connections.get(sid)
+        return connection is not None and connection.expelled
+
     def handle_frame(self, sid, data):
         """The acknowledgement for one `frame` event: a result, a drop or an error."""
         connection = self.connections.get(sid)
         if connection is None:
             self.open(sid)
             connection = self.connections[sid]
+        now = time.monotonic()
+        if connection.expelled:
+            return error_dict("flooding", "this connection is being disconnected for flooding")
+        if connection.over_rate(self.max_frame_rate, now):
+            return self._refuse(connection, now, error_dict(
+                "rate_limited", f"more than {self.max_frame_rate} frames a second; wait for "
+                                "each acknowledgement"))
+        if connection.busy:
+            return self._refuse(connection, now, {"dropped": True, "reason": BUSY_REASON})
         if not isinstance(data, bytes | bytearray):
             return error_dict("bad_type", "send the frame as one binary JPEG argument, "
                                           f"not {type(data).__name__}")
         if len(data) > self.max_frame_bytes:
             return error_dict("too_large", f"the frame is {len(data)} bytes; the limit is "
                                            f"{self.max_frame_bytes}")
-        if connection.over_rate(self.max_frame_rate, time.monotonic()):
-            return error_dict("rate_limited", f"more than {self.max_frame_rate} frames a "
-                                              "second; wait for each acknowledgement")
-        if connection.busy:
-            connection.dropped += 1
-            return {"dropped": True, "reason": "the previous frame is still being processed"}
         connection.busy = True
         try:
-            result = self.run_blocking(connection.session.process_bytes, bytes(data), None,
-                                       self.max_frame_pixels)
-            connection.frames += 1
-            return result
+            return self.lane.run(self._process, connection.session, bytes(data), now)
+        except Busy:
+            return {"dropped": True, "reason": "the server is busy; send the next frame"}
         except DecodeError as error:
             return error_dict(error.code, error.message)
         except Exception:  # one bad frame must never take the server down
@@ -85,3 +127,19 @@ class LiveStreams:
             return error_dict("internal", "the frame could not be processed")
         finally:
             connection.busy = False
+
+    def _process(self, session, data, arrived):
+        """On a worker thread: the frame's result, unless it waited too long."""
+        waited = time.monotonic() - arrived
+        if waited > self.frame_deadline:
+            return {"dropped": True, "reason": f"the frame waited {waited * 1000:.0f} ms for a "
+                                               "worker; send the next one"}
+        return session.process_bytes(data, None, self.max_frame_pixels)
+
+    def _refuse(self, connection, now, answer):
+        if connection.refuse(now, self.refusal_window, self.max_refusals):
+            connection.expelled = True
+            return error_dict("flooding", f"more than {self.max_refusals} frames refused in "
+                                          f"{self.refusal_window:g} s (sent before the previous "
+                                          "acknowledgement or over the rate): disconnected")
+        return answer

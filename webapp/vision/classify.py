@@ -69,14 +69,22 @@ class EmotionClassifier:
         """Model-sized crops for each box (None for a box outside the image)."""
         return [crop_face(gray_image, box, self.input_size) for box in boxes]
 
-    def predict(self, face_crops):
-        """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255."""
+    @property
+    def max_views(self):
+        """Views per face with every test-time view: 2 per zoom (plain, mirrored)."""
+        return 2 * len(self.tta_zooms) if self.tta_zooms else 1
+
+    def predict(self, face_crops, views=None):
+        """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255,
+        each the mean over `views` test-time views (default: all; 1: the crop alone,
+        2: and its mirror image, 4: and both at the next zoom...)."""
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         count = len(face_crops)
         crops = np.stack(face_crops)
-        if self.tta_zooms:
-            crops = tta_views(crops, self.tta_zooms)
+        views = self.max_views if views is None else min(views, self.max_views)
+        if views > 1:
+            crops = tta_views(crops, self.tta_zooms[:views // 2])
         x = normalize(crops[..., None], self.input_scale, self.input_offset)
         interpreter = self._interpreter()
         input_index = interpreter.get_input_details()[0]["index"]

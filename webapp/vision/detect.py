@@ -1,24 +1,43 @@
-"""Face detection behind a small interface; OpenCV's Haar cascade by default.
+"""Face detection behind a small interface: BlazeFace (default) or Haar.
 
-A detector takes a grayscale image and returns face boxes [x, y, w, h] in
-that image's pixels, largest first. `detect` scans the whole frame;
+A detector takes a grayscale or BGR image and returns `Detection`s (a box
+[x, y, w, h] in that image's pixels, and eye/nose/mouth/ear keypoints where
+the detector gives them), largest first. `detect` scans the whole frame;
 `detect_near` looks again only around a face the tracker already follows,
 which is what a stream does on most frames.
 
-The Haar cascade ships inside opencv-python-headless 4.x, so it always works
-offline. It runs on a downscaled, histogram-equalised copy of the frame: a
-webcam face is large, and a 320-pixel-wide frame is ~4x cheaper to scan than
-a 640-pixel one. Overlapping hits are merged (non-maximum suppression), and
-boxes far from square are dropped.
+BlazeFace (`blazeface`, see blazeface.py) scans a frame with MediaPipe's
+full-range model (faces near and far) and follows a known face with the
+short-range model on a square around it, where the face fills half the
+square, as that model expects. It gives landmarks, which align the crops.
+`blazeface_short` uses the short-range model for full scans too (cheaper,
+but misses faces smaller than about a fifth of the frame).
+
+The Haar cascade (`haar`) ships inside opencv-python-headless 4.x. It runs
+on a downscaled, histogram-equalised copy of the frame: a webcam face is
+large, and a 320-pixel-wide frame is ~4x cheaper to scan than a 640-pixel
+one. Overlapping hits are merged (non-maximum suppression), and boxes far
+from square are dropped. It gives no landmarks.
 """
 import os
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from webapp.vision import blazeface
 from webapp.vision.track import intersection, iou
 
 HAAR_FRONTAL_FACE = "haarcascade_frontalface_default.xml"
+
+
+@dataclass
+class Detection:
+    """One face found: its box, and BlazeFace's 6 keypoints (None from Haar)."""
+
+    box: list  # [x, y, w, h]
+    keypoints: np.ndarray | None = None  # (6, 2): blazeface.KEYPOINTS, in image pixels
+    score: float = 1.0
 
 
 def suppress_overlaps(boxes, scores, max_overlap=0.3):
@@ -61,6 +80,8 @@ class HaarDetector:
 
     def _scan(self, gray, scale, min_side, max_side=None, min_neighbors=None):
         """Boxes found in `gray` resized by `scale`, in `gray`'s pixels."""
+        if gray.ndim == 3:
+            gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
         height, width = gray.shape[:2]
         small = gray if scale == 1.0 else cv2.resize(
             gray, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -77,14 +98,15 @@ class HaarDetector:
         return drop_nested(suppress_overlaps(boxes, [float(n) for _, n in squarish]))
 
     def detect(self, gray):
-        """Face boxes in the whole image, largest first."""
+        """Faces in the whole image, largest first."""
         height, width = gray.shape[:2]
         scale = min(1.0, self.detect_width / width)
         min_side = max(20, int(min(height, width) * scale * self.min_face_fraction))
-        return self._scan(gray, scale, min_side)  # drop_nested orders them largest first
+        # drop_nested orders them largest first
+        return [Detection(box) for box in self._scan(gray, scale, min_side)]
 
     def detect_near(self, gray, box, margin=0.5, face_side=64):
-        """The face around a known box [x, y, w, h] (it may have moved or
+        """The Detection around a known box [x, y, w, h] (it may have moved or
         changed size a little), or None if it is no longer there.
 
         Knowing where to look, it accepts fewer overlapping hits than a full
@@ -105,13 +127,69 @@ class HaarDetector:
         if not found:
             return None
         best = max(found, key=lambda b: iou([b[0] + x0, b[1] + y0, b[2], b[3]], box))
-        return [best[0] + x0, best[1] + y0, best[2], best[3]]
+        return Detection([best[0] + x0, best[1] + y0, best[2], best[3]])
 
 
-DETECTORS = {"haar": HaarDetector}
+def drop_nested_detections(detections, max_inside=0.6):
+    """`drop_nested` for Detections: largest first, none mostly inside a larger one."""
+    kept = []
+    for detection in sorted(detections, key=lambda d: d.box[2] * d.box[3], reverse=True):
+        area = detection.box[2] * detection.box[3]
+        if all(intersection(detection.box, big.box) <= max_inside * area for big in kept):
+            kept.append(detection)
+    return kept
 
 
-def make_detector(name="haar", **options):
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace: full scans with `scan_model`, known faces followed
+    with the short-range model."""
+
+    def __init__(self, scan_model="full", min_score=None, near_margin=0.5,
+                 min_face_fraction=0.04):
+        self.scan = blazeface.BlazeFaceModel(blazeface.MODELS[scan_model], min_score)
+        self.near = (self.scan if scan_model == "short"
+                     else blazeface.BlazeFaceModel(blazeface.SHORT_RANGE, min_score))
+        self.near_margin = near_margin
+        self.min_face_fraction = min_face_fraction
+
+    def _detections(self, found, image, min_side=0):
+        height, width = image.shape[:2]
+        detections = []
+        for box, keypoints, score in found:
+            x, y, w, h = box
+            x0, y0 = max(0.0, x), max(0.0, y)
+            x1, y1 = min(float(width), x + w), min(float(height), y + h)
+            if min(x1 - x0, y1 - y0) >= max(min_side, 8):  # mostly inside the image
+                detections.append(Detection([x, y, w, h], keypoints, score))
+        return detections
+
+    def detect(self, image):
+        """Faces in the whole image, largest first. Colour helps with small
+        faces (5 of the 6 in the sample group photo, 2 in grey)."""
+        min_side = min(image.shape[:2]) * self.min_face_fraction
+        return drop_nested_detections(self._detections(self.scan(image), image, min_side))
+
+    def detect_near(self, image, box):
+        """The Detection around a known box, or None if it is no longer there.
+
+        The short-range model sees a square twice the face's size around it."""
+        x, y, w, h = box
+        side = max(w, h) * (1 + 2 * self.near_margin)
+        region = (x + w / 2 - side / 2, y + h / 2 - side / 2, side)
+        found = self._detections(self.near(image, region), image)
+        found = [d for d in found if iou(d.box, box) > 0.2]
+        return max(found, key=lambda d: iou(d.box, box)) if found else None
+
+
+DETECTORS = {
+    "blazeface": BlazeFaceDetector,
+    "blazeface_short": lambda **options: BlazeFaceDetector(scan_model="short", **options),
+    "haar": HaarDetector,
+}
+DEFAULT_DETECTOR = "blazeface"
+
+
+def make_detector(name=DEFAULT_DETECTOR, **options):
     """The detector called `name`, built with `options`."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; choose from {sorted(DETECTORS)}")

@@ -8,18 +8,24 @@
 Results are plain dicts, ready for JSON:
 {"faces": [{"id", "box": [x, y, w, h], "emotion", "confidence", "scores"}],
  "frame": {"width", "height"}}. The engine knows nothing of Flask.
-It is thread-safe: detectors and interpreters are kept per thread.
+It is thread-safe: detectors and interpreters are kept per OS thread.
 """
+import contextlib
+import os
 import threading
 import time
 
 import cv2
 import numpy as np
 
+from webapp.vision.align import crop_aligned
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
-from webapp.vision.detect import drop_nested, make_detector
+from webapp.vision.detect import DEFAULT_DETECTOR, drop_nested_detections, make_detector
+from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.track import Tracker, iou
+
+MAX_FACES = 10
 
 
 def to_gray(image):
@@ -44,16 +50,25 @@ def result_dict(faces, image):
 
 
 class Engine:
-    """Shared, thread-safe detector + classifier configuration."""
+    """Shared, thread-safe detector + classifier configuration.
 
-    def __init__(self, model_path=DEFAULT_MODEL, detector="haar", detector_options=None,
-                 max_pixels=4096 * 4096, tta=True):
+    `max_faces` caps the faces classified per image (the largest are kept).
+    Test-time views adapt to load: all of them while at most one image is in
+    work, fewer as more are (`views_for_load`); `views` fixes their number."""
+
+    def __init__(self, model_path=DEFAULT_MODEL, detector=DEFAULT_DETECTOR,
+                 detector_options=None, max_pixels=4096 * 4096, tta=True, max_faces=MAX_FACES,
+                 align=True, views=None):
         self.classifier = EmotionClassifier(model_path, tta=tta)
         self.labels = self.classifier.labels
         self.detector_name = detector
         self.detector_options = detector_options or {}
         self.max_pixels = max_pixels
-        self._local = threading.local()
+        self.max_faces = max_faces
+        self.align = align
+        self.fixed_views = views
+        self._working = set()  # OS threads processing an image now (set.add is atomic)
+        self._local = per_os_thread()
         self.detector()  # fail now if the detector cannot load
 
     def detector(self):
@@ -64,27 +79,68 @@ class Engine:
             self._local.detector = detector
         return detector
 
-    def decode(self, data, max_pixels=None):
-        """JPEG/PNG bytes -> grayscale image (raises DecodeError)."""
-        return decode_image(data, max_pixels=max_pixels or self.max_pixels, grayscale=True)
+    @property
+    def in_work(self):
+        """Images being processed now, by all threads."""
+        return len(self._working)
 
-    def classify_boxes(self, gray, boxes):
-        """The boxes that lie in the image, and their raw probabilities."""
-        crops = self.classifier.crops(gray, boxes)
-        kept = [(box, crop) for box, crop in zip(boxes, crops) if crop is not None]
-        probabilities = self.classifier.predict([crop for _, crop in kept])
-        return [box for box, _ in kept], probabilities
+    @contextlib.contextmanager
+    def working(self):
+        """Counts this thread's image in `in_work` while it is processed."""
+        thread = threading.get_native_id()
+        self._working.add(thread)
+        try:
+            yield
+        finally:
+            self._working.discard(thread)
+
+    def views_for_load(self, in_work=None):
+        """Test-time views per face: all while idle, half when the CPUs are
+        shared, one when more images are in work than there are CPUs."""
+        most = self.classifier.max_views
+        in_work = self.in_work if in_work is None else in_work
+        if self.fixed_views:
+            return min(self.fixed_views, most)
+        if in_work <= 1:
+            return most
+        if in_work <= (os.cpu_count() or 1):
+            return max(1, most // 2)
+        return 1
+
+    def decode(self, data, max_pixels=None, colour=False):
+        """JPEG/PNG bytes -> grayscale (or BGR) image (raises DecodeError)."""
+        return decode_image(data, max_pixels=max_pixels or self.max_pixels,
+                            grayscale=not colour)
+
+    def crop(self, gray, detection):
+        """The model's input for one detected face (None if outside the image)."""
+        return crop_aligned(gray, detection.box, detection.keypoints,
+                            self.classifier.input_size, align=self.align)
+
+    def classify(self, gray, detections, views=None):
+        """(the detections that lie in the image, their raw probabilities)."""
+        crops = [self.crop(gray, detection) for detection in detections]
+        kept = [(d, crop) for d, crop in zip(detections, crops) if crop is not None]
+        probabilities = self.classifier.predict([crop for _, crop in kept],
+                                                views or self.views_for_load())
+        return [d for d, _ in kept], probabilities
 
     def analyze(self, image):
-        """Faces in one image (BGR or grayscale), ids numbered from 1."""
-        gray = to_gray(image)
-        boxes, probabilities = self.classify_boxes(gray, self.detector().detect(gray))
-        faces = [face_dict(i + 1, box, probs, self.labels)
-                 for i, (box, probs) in enumerate(zip(boxes, probabilities))]
-        return result_dict(faces, gray)
+        """Faces in one image (BGR or grayscale), ids numbered from 1. The
+        detector sees the image as given; the classifier, its grey version."""
+        with self.working():
+            gray = to_gray(image)
+            detections = self.detector().detect(image)[:self.max_faces]
+            detections, probabilities = self.classify(gray, detections)
+            faces = [face_dict(i + 1, d.box, probs, self.labels)
+                     for i, (d, probs) in enumerate(zip(detections, probabilities))]
+            return result_dict(faces, gray)
 
-    def analyze_bytes(self, data):
-        return self.analyze(self.decode(data))
+    def analyze_bytes(self, data, max_pixels=None):
+        """Faces in JPEG/PNG bytes (raises DecodeError for a bad image), decoded
+        in colour: a photo may hold small faces, which the detector finds better
+        in colour; a stream's frames are decoded grey, which is faster."""
+        return self.analyze(self.decode(data, max_pixels, colour=True))
 
     def self_test(self):
         """Classify one blank face; raises unless the model answers as its card says."""
@@ -92,52 +148,85 @@ class Engine:
         if probabilities.shape != (1, len(self.labels)):
             raise RuntimeError(f"the model gave {probabilities.shape}, not (1, {len(self.labels)})")
 
-    def session(self, **tracker_options):
-        return StreamSession(self, **tracker_options)
+    def session(self, **options):
+        """A stream's state; see StreamSession and Tracker for the options."""
+        return StreamSession(self, **options)
 
 
 class StreamSession:
     """The state of one stream: face ids and smoothed emotions across frames.
 
-    A full-frame scan runs on the first frame, whenever no face is followed,
-    when a followed face is not found again, and every `full_scan_every`
-    frames to pick up new faces; in between, each followed face is looked for
-    only around where it was, which is several times cheaper. Not thread-safe: one frame at a time per session.
+    Detection on a schedule: a full-frame scan runs on the first frame,
+    whenever no face is followed, when a followed face is not found again,
+    and every `full_scan_every` frames to pick up new faces; in between, each
+    followed face is looked for only around where it was.
+
+    Classification on a schedule: a face is classified when it appears, then
+    again once `classify_interval` seconds of stream time have passed or its
+    box has moved or changed size a lot (Tracker.due); in between it keeps
+    its last (smoothed) emotion. `classify_interval=0` classifies every face
+    of every frame. `views` fixes the test-time views (default: by load).
+    Not thread-safe: one frame at a time per session.
     """
 
-    def __init__(self, engine, full_scan_every=10, **tracker_options):
+    def __init__(self, engine, full_scan_every=10, views=None, **tracker_options):
         self.engine = engine
         self.full_scan_every = full_scan_every
+        self.views = views
         self.tracker = Tracker(**tracker_options)
         self.frames = 0
+        self.frame_size = None  # (width, height) of the last frame
 
-    def _find_faces(self, gray):
+    def _find_faces(self, image):
         detector = self.engine.detector()
-        live_boxes = [[int(v) for v in t.box] for t in self.tracker.tracks if t.missed == 0]
+        live_boxes = [[float(v) for v in t.box] for t in self.tracker.tracks if t.missed == 0]
         if not live_boxes:
-            return detector.detect(gray)
+            return detector.detect(image)
         if self.frames % self.full_scan_every == 0:
-            found = detector.detect(gray)
+            found = detector.detect(image)
             # A full scan can miss a face it found a moment ago: look for those near
             # where they were, so they keep their ids.
-            missed = [box for box in live_boxes if all(iou(box, f) < 0.3 for f in found)]
-            found += [detector.detect_near(gray, box) for box in missed]
-            return drop_nested([box for box in found if box is not None])
-        found = [detector.detect_near(gray, box) for box in live_boxes]
-        if any(box is None for box in found):  # lost one: look everywhere
-            return detector.detect(gray)
-        return drop_nested(found)
+            missed = [box for box in live_boxes if all(iou(box, f.box) < 0.3 for f in found)]
+            found += [detector.detect_near(image, box) for box in missed]
+            return drop_nested_detections([d for d in found if d is not None])
+        found = [detector.detect_near(image, box) for box in live_boxes]
+        if any(d is None for d in found):  # lost one: look everywhere
+            return detector.detect(image)
+        return drop_nested_detections(found)
 
     def process(self, image, timestamp=None):
-        """Faces in the next frame of the stream, tracked and smoothed."""
-        timestamp = time.monotonic() if timestamp is None else timestamp
+        """Faces in the next frame (BGR or grayscale) of the stream, tracked and
+        smoothed. The detector sees the frame as given; the classifier, grey."""
+        with self.engine.working():
+            return self._process(image, time.monotonic() if timestamp is None else timestamp)
+
+    def _process(self, image, timestamp):
         gray = to_gray(image)
-        boxes, probabilities = self.engine.classify_boxes(gray, self._find_faces(gray))
-        tracks = self.tracker.update(boxes, probabilities, timestamp)
+        size = (gray.shape[1], gray.shape[0])
+        if self.frame_size and size != self.frame_size:
+            self.tracker.rescale(size[0] / self.frame_size[0], size[1] / self.frame_size[1])
+        self.frame_size = size
+        detections = self._find_faces(image)[:self.engine.max_faces]
+        detections = [d for d in detections if inside(d.box, gray)]
+        matches = self.tracker.match([d.box for d in detections])
+        due = [i for i, d in enumerate(detections)
+               if self.tracker.due(matches.get(i), d.box, timestamp)]
+        classified, probabilities = self.engine.classify(
+            gray, [detections[i] for i in due], self.views)
+        fresh = dict(zip((id(d) for d in classified), probabilities))
+        tracks = self.tracker.update([d.box for d in detections],
+                                     [fresh.get(id(d)) for d in detections], timestamp, matches)
         self.frames += 1
         faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index)
-                 for t in tracks if t.hits >= self.tracker.min_hits]
+                 for t in tracks if t is not None and t.hits >= self.tracker.min_hits]
         return result_dict(faces, gray)
 
     def process_bytes(self, data, timestamp=None, max_pixels=None):
         return self.process(self.engine.decode(data, max_pixels), timestamp)
+
+
+def inside(box, image):
+    """True if at least a 2x2 part of the box lies in the image."""
+    x, y, w, h = box
+    height, width = image.shape[:2]
+    return min(x + w, width) - max(x, 0) >= 2 and min(y + h, height) - max(y, 0) >= 2

@@ -10,6 +10,13 @@ leads it by `switch_margin`, which stops one-frame flips. With `min_hits` > 1,
 a face is shown only once it has been seen in that many frames, which hides
 one-frame false detections (the video jobs use 2; the live stream shows a
 face at once).
+
+Faces need not be classified on every frame: `due` says when a track's
+emotion is worth computing again (it is new, `classify_interval` seconds
+have passed since its last classification, or its box moved or changed size
+by more than `reclassify_motion` of its width). A frame's box without new
+probabilities moves the track and keeps its emotion; the smoothing weight of
+new probabilities depends on the time since the track's last ones.
 """
 import itertools
 import math
@@ -41,6 +48,8 @@ class Track:
     probabilities: np.ndarray  # smoothed
     label_index: int
     last_seen: float
+    classified_at: float  # stream time of the last probabilities
+    classified_box: np.ndarray  # the box they were computed on
     hits: int = 1
     missed: int = field(default=0)
 
@@ -49,7 +58,9 @@ class Tracker:
     """Keeps face ids stable across a stream and smooths what is shown."""
 
     def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=10,
-                 switch_margin=0.08, min_hits=1):
+                 switch_margin=0.08, min_hits=1, classify_interval=0.15, reclassify_motion=0.2):
+        self.classify_interval = classify_interval
+        self.reclassify_motion = reclassify_motion
         self.tau = tau
         self.box_tau = box_tau
         self.iou_threshold = iou_threshold
@@ -59,20 +70,46 @@ class Tracker:
         self.tracks = []
         self._ids = itertools.count(1)
 
-    def update(self, boxes, probabilities, timestamp):
-        """Match this frame's boxes (with their raw probabilities) to tracks.
+    def rescale(self, x_scale, y_scale):
+        """The stream's frames changed size (a client adapting its resolution):
+        carry the tracks' boxes over, so faces keep their ids."""
+        factors = np.array([x_scale, y_scale, x_scale, y_scale])
+        for track in self.tracks:
+            track.box = track.box * factors
+            track.classified_box = track.classified_box * factors
 
-        Returns the tracks seen in this frame, in the order of `boxes`.
+    def due(self, track, box, timestamp):
+        """True if the face in `box`, matched to `track` (None: a new face),
+        should be classified now."""
+        if track is None or self.classify_interval <= 0:
+            return True
+        if timestamp - track.classified_at >= self.classify_interval:
+            return True
+        x, y, w, h = box
+        px, py, pw, ph = track.classified_box
+        shift = np.hypot(x + w / 2 - px - pw / 2, y + h / 2 - py - ph / 2)
+        resize = abs(w - pw)
+        return max(shift, resize) > self.reclassify_motion * max(pw, 1.0)
+
+    def update(self, boxes, probabilities, timestamp, matches=None):
+        """Match this frame's boxes to tracks; `probabilities` holds each box's
+        raw probabilities, or None where the box was not classified this frame
+        (a box of a new face without them is ignored). `matches` is what
+        `match(boxes)` gave, if it was called already.
+
+        Returns the tracks seen in this frame, in the order of `boxes` (None
+        for an ignored box).
         """
-        matches = self._match(boxes)
+        matches = self.match(boxes) if matches is None else matches
         seen = []
         for index, (box, probs) in enumerate(zip(boxes, probabilities)):
             track = matches.get(index)
-            if track is None:
+            if track is None and probs is not None:
                 track = Track(next(self._ids), np.asarray(box, float), np.asarray(probs, float),
-                              int(np.argmax(probs)), timestamp)
+                              int(np.argmax(probs)), timestamp, timestamp,
+                              np.asarray(box, float))
                 self.tracks.append(track)
-            else:
+            elif track is not None:
                 self._follow(track, box, probs, timestamp)
             seen.append(track)
         for track in self.tracks:
@@ -81,7 +118,7 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return seen
 
-    def _match(self, boxes):
+    def match(self, boxes):
         """Greedy IoU matching: {box index: track}."""
         pairs = sorted(
             ((iou(box, track.box), index, track)
@@ -98,14 +135,19 @@ class Tracker:
 
     def _follow(self, track, box, probs, timestamp):
         elapsed = max(timestamp - track.last_seen, 0.0)
-        weight = 1.0 - math.exp(-elapsed / self.tau) if self.tau > 0 else 1.0
         box_weight = 1.0 - math.exp(-elapsed / self.box_tau) if self.box_tau > 0 else 1.0
-        track.probabilities += weight * (np.asarray(probs, float) - track.probabilities)
         track.box += box_weight * (np.asarray(box, float) - track.box)
+        track.last_seen = timestamp
+        track.hits += 1
+        track.missed = 0
+        if probs is None:
+            return
+        since_classified = max(timestamp - track.classified_at, 0.0)
+        weight = 1.0 - math.exp(-since_classified / self.tau) if self.tau > 0 else 1.0
+        track.probabilities += weight * (np.asarray(probs, float) - track.probabilities)
+        track.classified_at = timestamp
+        track.classified_box = np.asarray(box, float)
         leader = int(np.argmax(track.probabilities))
         current = track.probabilities[track.label_index]
         if track.probabilities[leader] > current + self.switch_margin:
             track.label_index = leader
-        track.last_seen = timestamp
-        track.hits += 1
-        track.missed = 0
