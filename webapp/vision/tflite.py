@@ -5,8 +5,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 
 class TFLiteModel:
-    """A TFLite model with one float32 input and one output, run on batches of
-    any size (the interpreter is resized when the batch size changes).
+    """A TFLite model with one float32 input, run on batches of any size (the
+    interpreter is resized when the batch size changes).
     An interpreter is not thread-safe: use one TFLiteModel per thread."""
 
     def __init__(self, model_path, threads=1):
@@ -15,11 +15,12 @@ class TFLiteModel:
         input_details = self.interpreter.get_input_details()[0]
         self.input_index = input_details["index"]
         self.input_shape = tuple(input_details["shape"][1:])
-        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.output_details = self.interpreter.get_output_details()
         self.batch_size = int(input_details["shape"][0])
 
-    def predict(self, batch):
-        """Outputs for a batch (N, *input_shape) of float32 inputs."""
+    def run(self, batch):
+        """Every output (copies, in the order of `output_details`) for a batch
+        (N, *input_shape) of float32 inputs."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if len(batch) != self.batch_size:
             self.interpreter.resize_tensor_input(self.input_index, batch.shape)
@@ -27,7 +28,11 @@ class TFLiteModel:
             self.batch_size = len(batch)
         self.interpreter.set_tensor(self.input_index, batch)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output_index).copy()
+        return [self.interpreter.get_tensor(output["index"]) for output in self.output_details]
+
+    def predict(self, batch):
+        """The first output for a batch of inputs."""
+        return self.run(batch)[0]
 
     def predict_many(self, inputs, batch_size=256):
         """Outputs for any number of inputs, in batches of at most batch_size."""
