@@ -30,23 +30,12 @@ import urllib.request
 
 import socketio
 
-from common import REPO_ROOT
+from common import REPO_ROOT, cpu_summary
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 from synthetic import jpeg, scene  # noqa: E402
 
 HALF_OPEN_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: never ends
-
-
-def cpu_description():
-    fields = {}
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    except OSError:
-        pass
-    model = fields.get("Model name", "unknown CPU").strip()
-    return f"{model}, {os.cpu_count()} cores visible"
 
 
 def raise_open_file_limit(wanted):
@@ -209,7 +198,7 @@ def main():
                         help="python wsgi.py, or gunicorn's eventlet worker")
     args = parser.parse_args()
     limit = raise_open_file_limit(args.connections + 512)
-    print(f"CPU: {cpu_description()}; open-file limit of this process: {limit}")
+    print(f"{cpu_summary()}; open-file limit of this process: {limit}")
     frame = jpeg(scene(640, 480))
     env = {"RATE_LIMIT_API": "100000 per minute", "RATE_LIMIT_ANALYZE": "100000 per minute"}
     jobs_dir = tempfile.mkdtemp(prefix="abuse-jobs-")

@@ -9,12 +9,11 @@ distance: its centre along the eyes -> mouth axis, and its side.
     python bench/framing.py [--limit 1000]
 """
 import argparse
-import os
 
 import cv2
 import numpy as np
 
-from common import REPO_ROOT, cpu_summary, fer2013_path
+from common import cpu_summary, fer2013_path
 
 
 def measure(images, detector, upscale=4):

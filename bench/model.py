@@ -1,36 +1,23 @@
-"""Emotion model cost: the shipped model against the one it replaced, in one run.
+"""Emotion model cost, of the shipped model or of several candidates side by side.
 
     python bench/model.py [MODEL.tflite ...]
 
-For each model (default: models/emotion.tflite and models/baseline/vgg_4views.tflite):
-file size, multiply-accumulates per view (read from the TFLite graph), one
-single-threaded TFLite call, and a face as the server classifies it (all the
-views its card names, averaged). The models are timed in alternating rounds,
-so a busy machine slows them alike; the last line is the cost ratio.
+For each model (default: models/emotion.tflite): file size, multiply-accumulates
+per view (read from the TFLite graph), one single-threaded TFLite call, and a
+face as the server classifies it (all the views its card names, averaged).
+Several models are timed in alternating rounds, so a busy machine slows them
+alike; the last line is then the cost ratio of the first to the last.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-from common import REPO_ROOT, percentile_ms, pin_to_one_core
+from common import REPO_ROOT, cpu_summary, percentile_ms, pin_to_one_core
 
-DEFAULT_MODELS = (os.path.join(REPO_ROOT, "models", "emotion.tflite"),
-                  os.path.join(REPO_ROOT, "models", "baseline", "vgg_4views.tflite"))
-
-
-def cpu_line():
-    """The CPU's model name and its vector extensions."""
-    info = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    vector = [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
-                          "amx_tile") if f in flags]
-    return f"CPU: {fields.get('Model name', '?').strip()}, {os.cpu_count()} cores, " \
-           f"{' '.join(vector) or 'no AVX'}"
+DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "emotion.tflite")
 
 
 def multiply_accumulates(model):
@@ -92,7 +79,7 @@ class Candidate:
 
 def main():
     pin_to_one_core()
-    paths = sys.argv[1:] or [p for p in DEFAULT_MODELS if os.path.isfile(p)]
+    paths = sys.argv[1:] or [DEFAULT_MODEL]
     candidates = [Candidate(path) for path in paths]
     rng = np.random.default_rng(0)
     size = candidates[0].card["input_size"]
@@ -104,7 +91,7 @@ def main():
     for _ in range(5):
         for candidate in candidates:
             candidate.time_round(inputs, crops)
-    print(cpu_line())
+    print(cpu_summary())
     for candidate in candidates:
         candidate.report()
     if len(candidates) > 1:

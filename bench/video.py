@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from common import CLIPS, REPO_ROOT, SAMPLES_DIR, read_clip
+from common import CLIPS, REPO_ROOT, SAMPLES_DIR, cpu_summary, read_clip
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 
@@ -33,18 +33,6 @@ import videocheck  # noqa: E402  (tests/videocheck.py: the frame-by-frame check)
 from webapp import video  # noqa: E402
 
 FFMPEG = video.FFMPEG
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "amx_tile")
-
-
-def cpu_line():
-    """The CPU model and its SIMD flags, from lscpu."""
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return (f"CPU: {fields.get('Model name', '?').strip()}, {os.cpu_count()} cores; "
-            f"flags: {' '.join(f for f in SIMD_FLAGS if f in flags)} ({len(flags)} flags in all)")
-
-
 def make_clip(source, path, seconds):
     """The sample looped to `seconds`, letterboxed to 640x480 at 30 fps, with its audio."""
     subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", source,
@@ -239,7 +227,7 @@ def main():
     source = os.path.join(SAMPLES_DIR, CLIPS[1])
     if not os.path.isfile(source):
         sys.exit(f"{source} not found")
-    print(cpu_line())
+    print(cpu_summary())
     with tempfile.TemporaryDirectory() as folder:
         clip, first_clip = os.path.join(folder, "clip.mp4"), os.path.join(folder, "first.mp4")
         make_clip(source, clip, args.seconds)

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR
