@@ -59,6 +59,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for_port(port, what, timeout=10):
+    """Wait until something listens on 127.0.0.1:port; fail the test after `timeout` s."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.time() < deadline, f"{what} did not start"
+            time.sleep(0.1)
+
+
 class ServerProcess:
     """`python wsgi.py` (the real eventlet server), or another command serving
     wsgi:app on {port}, in a subprocess."""

@@ -7,15 +7,13 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, ServerProcess, free_port
+from conftest import REPO_ROOT, ServerProcess, free_port, wait_for_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 ENVIRONMENT = {"SECRET_KEY": "s" * 64, "REDIS_PASSWORD": "0123abcd" * 4}
@@ -76,14 +74,7 @@ def test_redis_needs_the_password_and_the_apps_redis_url_carries_it(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app = None
     try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "redis-server did not start"
-                time.sleep(0.1)
+        wait_for_port(port, "redis-server")
         with pytest.raises(redis.exceptions.AuthenticationError):
             redis.Redis(port=port).ping()
         composed_url = services["web"]["environment"]["REDIS_URL"]

@@ -71,10 +71,14 @@ def test_the_docker_images_files_env_and_command_serve_the_app(tmp_path):
     app_dir.mkdir()
     for keyword, argument in dockerfile():
         if keyword == "COPY":
-            source, target = argument.split()
-            assert source not in ignored, f"{source} is copied but .dockerignore drops it"
-            copy = shutil.copytree if os.path.isdir(os.path.join(REPO_ROOT, source)) else shutil.copy
-            copy(os.path.join(REPO_ROOT, source), app_dir / (source if target == "." else target))
+            *sources, target = argument.split()
+            for source in sources:
+                assert source not in ignored, f"{source} is copied but .dockerignore drops it"
+                into_folder = target in (".", "./") or len(sources) > 1
+                copy = (shutil.copytree if os.path.isdir(os.path.join(REPO_ROOT, source))
+                        else shutil.copy)
+                copy(os.path.join(REPO_ROOT, source),
+                     app_dir / (source if into_folder else target))
         elif keyword == "ENV":
             env.update(part.split("=", 1) for part in shlex.split(argument))
         elif keyword == "CMD":

@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import socketio
 
 import clips
 import videocheck
-from conftest import ARTIFACTS_DIR, REPO_ROOT, ServerProcess, free_port
+from conftest import ARTIFACTS_DIR, REPO_ROOT, ServerProcess, free_port, wait_for_port
 from test_faults import status, upload, wait_for
 from webapp.jobs.redis_queue import RQRunner
 from webapp.jobs.store import JobStore
@@ -33,14 +32,7 @@ def redis_url():
     process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "redis-server did not start"
-            time.sleep(0.1)
+    wait_for_port(port, "redis-server")
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(10)
@@ -48,7 +40,8 @@ def redis_url():
 
 def test_job_sent_to_one_server_runs_on_an_rq_worker_and_reaches_a_client_of_the_other(
         redis_url, tmp_path):
-    env = {"REDIS_URL": redis_url, "JOBS_DIR": str(tmp_path / "jobs")}
+    # Not the default detector: the job must carry the web's setting to the worker.
+    env = {"REDIS_URL": redis_url, "JOBS_DIR": str(tmp_path / "jobs"), "FACE_DETECTOR": "haar"}
     first, second = ServerProcess(env), ServerProcess(env)
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     worker_log = open(os.path.join(ARTIFACTS_DIR, "rq-worker.log"), "w")

@@ -315,7 +315,9 @@ def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
     float_answers = predict.predict_keras(predict.load_model(str(student_run / "best.keras")), x)
     int8_answers = predict.predict_tflite(student, x)
     assert np.allclose(int8_answers.sum(axis=1), 1.0, atol=0.02)
-    assert (int8_answers.argmax(1) == float_answers.argmax(1)).mean() >= 0.9
+    # Close to the float model (a barely trained one: its answers are close calls, so
+    # compare probabilities rather than which label wins).
+    assert np.abs(int8_answers - float_answers).max() < 0.05
 
 
 def test_the_shipped_models_card_states_what_evaluate_measures():

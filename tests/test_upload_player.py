@@ -11,10 +11,9 @@ import pytest
 import clips
 import videocheck
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR, ServerProcess
-from test_browser import CHROMIUM, CHROMIUM_ARGS, wait_until
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Chromium is not installed (apt-get install chromium)")
+from test_browser import (  # noqa: F401  (pytestmark and the fixture apply here too)
+    launch_chromium, playwright_instance, pytestmark, wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +34,10 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(playwright_instance):  # noqa: F811
+    browser = launch_chromium(playwright_instance, [])
+    yield browser
+    browser.close()
 
 
 def shown_picture(page):
