@@ -30,6 +30,7 @@ import urllib.request
 
 import socketio
 
+import common
 from common import REPO_ROOT, cpu_summary
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
@@ -45,12 +46,6 @@ def raise_open_file_limit(wanted):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_command(repo, server):
     if server == "wsgi":
         return [sys.executable, "wsgi.py"]
@@ -61,22 +56,9 @@ def server_command(repo, server):
 
 
 def start_server(repo, server, env, jobs_dir):
-    port = free_port()
-    environment = dict(os.environ, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING",
-                       JOBS_DIR=jobs_dir, **env)
-    command = [part.format(port=port) for part in server_command(repo, server)]
+    command = server_command(repo, server)
     print("server: python", " ".join(command[1:]))
-    process = subprocess.Popen(command, cwd=repo, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            return process, url, port
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
+    return common.start_server(dict(env, JOBS_DIR=jobs_dir), command, cwd=repo)
 
 
 def open_half_open(port, addresses, count):

@@ -1,6 +1,10 @@
 """Helpers shared by the benchmarks: sample frames and one-core pinning."""
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 
 import cv2
 import numpy as np
@@ -11,6 +15,34 @@ SAMPLES_DIR = os.path.join(os.environ.get("SHARED_DIR", os.path.join(REPO_ROOT, 
 CLIPS = ("clip_talking_head_tps_driving.mp4", "clip_smile_liveportrait_d19.mp4")
 
 sys.path.insert(0, REPO_ROOT)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env=None, command=None, cwd=REPO_ROOT, log=None, timeout=60):
+    """The real server (`python wsgi.py`, or `command` with {port} in it) on a free
+    loopback port, once /healthz answers: (process, url, port)."""
+    port = free_port()
+    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING",
+                   **(env or {})}
+    command = [part.format(port=port) for part in command or [sys.executable, "wsgi.py"]]
+    output = log or subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=output,
+                               stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return process, url, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the server did not start: {' '.join(command)}")
 
 
 def pin_to_one_core():

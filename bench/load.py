@@ -17,16 +17,14 @@ the server's memory.
 """
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import numpy as np
 import socketio
 
+import common
 from common import CLIPS, REPO_ROOT, cpu_summary, jpeg, read_clip
 
 
@@ -39,21 +37,9 @@ def rss_mb(pid):
 
 
 def start_server(settings=None):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING",
-               **(settings or {}))
-    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            return process, url
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
+    """`python wsgi.py` with these settings: (process, url)."""
+    process, url, _ = common.start_server(settings)
+    return process, url
 
 
 class PacedClient(threading.Thread):

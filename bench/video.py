@@ -23,9 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-from common import CLIPS, REPO_ROOT, SAMPLES_DIR, cpu_summary, read_clip
+from common import CLIPS, REPO_ROOT, SAMPLES_DIR, cpu_summary, read_clip, start_server
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 
@@ -38,14 +37,6 @@ def make_clip(source, path, seconds):
     subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", source,
                     "-t", str(seconds), "-vf", "scale=-2:480,pad=640:480:(ow-iw)/2:0,fps=30",
                     "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", path], check=True)
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_job(url, clip):
@@ -64,21 +55,10 @@ def run_job(url, clip):
 def through_server(clip, first_clip, folder):
     """Seconds from upload to done through `python wsgi.py` for a first, short
     job (it starts the job worker) and then for the clip; and the clip's check."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), JOBS_DIR=os.path.join(folder, "jobs"))
+    env = {"JOBS_DIR": os.path.join(folder, "jobs"), "LOG_LEVEL": "INFO"}
     with open(os.path.join(folder, "server.log"), "w") as log:
-        server = subprocess.Popen([sys.executable, "wsgi.py"], cwd=REPO_ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server, url, _ = start_server(env, log=log, timeout=90)
         try:
-            deadline = time.time() + 90
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=2)
-                    break
-                except OSError:
-                    assert time.time() < deadline and server.poll() is None, "no server"
-                    time.sleep(0.2)
             first_seconds, _ = run_job(url, first_clip)
             seconds, job_id = run_job(url, clip)
             import pathlib
