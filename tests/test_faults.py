@@ -176,7 +176,6 @@ def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine
     tasks.run_job(store, engine, job_id)
     job = store.get(job_id)
     files_left = os.listdir(store.folder(job_id))
-    store.close()
     assert job["status"] == "failed"
     assert "disk is full" in job["error"]
     # The partial outputs are gone (space freed), and so is the failed job's input.

@@ -74,9 +74,6 @@ class JobRunner:
                 process.kill()
                 process.wait()
 
-    def worker_alive(self):
-        return self.process is not None and self.process.poll() is None
-
     def _watch(self):
         next_sweep, not_before = 0.0, 0.0
         while not self.stopping:

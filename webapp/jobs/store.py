@@ -65,9 +65,6 @@ class JobStore:
         with self._db() as db:
             return db.execute(sql, parameters).fetchall()
 
-    def close(self):
-        """Nothing stays open between calls (kept for callers that close)."""
-
     def folder(self, job_id):
         """The job's folder; refuses anything that is not a well-formed id."""
         if not JOB_ID_PATTERN.match(job_id or ""):
