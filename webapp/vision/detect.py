@@ -49,15 +49,16 @@ def suppress_overlaps(boxes, scores, max_overlap=0.3):
     return [boxes[k] for k in kept]
 
 
-def drop_nested(boxes, max_inside=0.6):
-    """Drop boxes lying mostly (> max_inside of their area) inside a larger box:
-    a face within a face is a false hit on an eye or a forehead. The boxes
-    come back largest first."""
+def drop_nested(items, max_inside=0.6, box_of=lambda item: item):
+    """Drop the items whose box (`box_of(item)`, [x, y, w, h]) lies mostly
+    (> max_inside of its area) inside a larger one's: a face within a face is a
+    false hit on an eye or a forehead. The items come back largest first."""
     kept = []
-    for box in sorted(boxes, key=lambda b: b[2] * b[3], reverse=True):
+    for item in sorted(items, key=lambda i: box_of(i)[2] * box_of(i)[3], reverse=True):
+        box = box_of(item)
         area = box[2] * box[3]
-        if all(intersection(box, big) <= max_inside * area for big in kept):
-            kept.append(box)
+        if all(intersection(box, box_of(big)) <= max_inside * area for big in kept):
+            kept.append(item)
     return kept
 
 
@@ -132,12 +133,7 @@ class HaarDetector:
 
 def drop_nested_detections(detections, max_inside=0.6):
     """`drop_nested` for Detections: largest first, none mostly inside a larger one."""
-    kept = []
-    for detection in sorted(detections, key=lambda d: d.box[2] * d.box[3], reverse=True):
-        area = detection.box[2] * detection.box[3]
-        if all(intersection(detection.box, big.box) <= max_inside * area for big in kept):
-            kept.append(detection)
-    return kept
+    return drop_nested(detections, max_inside, box_of=lambda detection: detection.box)
 
 
 class BlazeFaceDetector:
