@@ -1,16 +1,21 @@
 """Emotion model cost, of the shipped model or of several candidates side by side.
 
-    python bench/model.py [MODEL.tflite ...]
+    python bench/model.py [MODEL.tflite ...] [--data fer2013.csv.gz [--ferplus ferplus.csv]]
 
 For each model (default: models/emotion.tflite): file size, multiply-accumulates
 per view (read from the TFLite graph), one single-threaded TFLite call, and a
 face as the server classifies it (all the views its card names, averaged).
 Several models are timed in alternating rounds, so a busy machine slows them
 alike; the last line is then the cost ratio of the first to the last.
+
+With `--data`, each model is also scored as served (its card's views) on a
+FER-2013 split (PublicTest by default: choices are made there, PrivateTest is
+for the final figure) and a table of accuracy against cost is printed, the
+first model being the reference for the cost column.
 """
+import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -77,10 +82,53 @@ class Candidate:
               f"p95 {percentile_ms(self.face_seconds, 95):.3f} ms")
 
 
+def score(candidates, data_path, ferplus_path, split_name):
+    """Accuracy figures of each candidate as served on one FER-2013 split."""
+    from training import data, metrics
+    from training.evaluate import predict_split
+
+    split = data.load_splits(data_path, ferplus_path)[split_name]
+    scores = []
+    for candidate in candidates:
+        probabilities = predict_split(candidate.path, split.images, candidate.classifier.tta_zooms)
+        summary = metrics.summarize(probabilities, split.labels)
+        recall = {label: figures["recall"] for label, figures in summary["per_class"].items()}
+        scores.append({
+            "accuracy": summary["accuracy"], "fear": recall["fear"], "disgust": recall["disgust"],
+            "ferplus": (metrics.majority_accuracy(probabilities, split.votes)
+                        if split.votes is not None else None),
+        })
+    return scores
+
+
+def print_table(candidates, scores, split_name):
+    reference = percentile_ms(candidates[0].face_seconds, 50)
+    print(f"\n| model | views | M MACs a view | ms a face | cost vs first | {split_name} "
+          f"| fear recall | disgust recall | FER+ majority |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for candidate, figures in zip(candidates, scores):
+        face_ms = percentile_ms(candidate.face_seconds, 50)
+        ferplus = f"{figures['ferplus']:.2%}" if figures["ferplus"] is not None else "-"
+        print(f"| {os.path.basename(candidate.path)} | {candidate.views} "
+              f"| {multiply_accumulates(candidate.model) / 1e6:.1f} | {face_ms:.3f} "
+              f"| {face_ms / reference:.2f} | {figures['accuracy']:.2%} | {figures['fear']:.3f} "
+              f"| {figures['disgust']:.3f} | {ferplus} |")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", default=[DEFAULT_MODEL], help=".tflite files")
+    parser.add_argument("--data", help="FER-2013 CSV: also score each model as served")
+    parser.add_argument("--ferplus", help="FER+ votes CSV: add FER+ majority accuracy")
+    parser.add_argument("--split", default="PublicTest",
+                        choices=("Training", "PublicTest", "PrivateTest"))
+    return parser.parse_args()
+
+
 def main():
+    args = parse_args()
     pin_to_one_core()
-    paths = sys.argv[1:] or [DEFAULT_MODEL]
-    candidates = [Candidate(path) for path in paths]
+    candidates = [Candidate(path) for path in args.models]
     rng = np.random.default_rng(0)
     size = candidates[0].card["input_size"]
     inputs = rng.uniform(-1, 1, (100, 1, *size, 1)).astype(np.float32)
@@ -99,6 +147,8 @@ def main():
         ratio = percentile_ms(first.face_seconds, 50) / percentile_ms(last.face_seconds, 50)
         print(f"a face costs {ratio:.2f}x as much with {os.path.basename(first.path)} as with "
               f"{os.path.relpath(last.path, REPO_ROOT)} (median, single thread)")
+    if args.data:
+        print_table(candidates, score(candidates, args.data, args.ferplus, args.split), args.split)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,8 @@ def main(argv=None):
     summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta,
                    tta_zooms=tta_zooms)
     if split.votes is not None:
-        summary["ferplus_majority_accuracy"] = float(
-            (probabilities.argmax(1) == split.votes.argmax(1)).mean())
+        summary["ferplus_majority_accuracy"] = metrics.majority_accuracy(probabilities,
+                                                                         split.votes)
     print_report(summary)
     if args.out:
         os.makedirs(args.out, exist_ok=True)

@@ -40,6 +40,11 @@ def expected_calibration_error(probabilities, true_labels, bins=15):
     return float(error)
 
 
+def majority_accuracy(probabilities, votes):
+    """Accuracy against the majority of each face's votes (FER+)."""
+    return float((np.asarray(probabilities).argmax(1) == np.asarray(votes).argmax(1)).mean())
+
+
 def summarize(probabilities, true_labels, labels=EMOTIONS):
     """All the figures `training.evaluate` reports, as a JSON-ready dict."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
