@@ -288,6 +288,63 @@ def test_distillation_targets_are_distributions():
     assert np.allclose(distillation_targets(one_hot, teacher, 1.0), teacher)
 
 
+def test_mixup_blends_faces_targets_and_weights_by_the_same_share():
+    import tensorflow as tf
+
+    from training.train import mixup
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, (16, 48, 48, 1)).astype(np.float32)
+    y = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 16)]
+    w = rng.uniform(0.5, 2.0, 16).astype(np.float32)
+    tf.random.set_seed(3)
+    mixed_x, mixed_y, mixed_w = (t.numpy() for t in mixup(x, y, w, 0.4))
+    assert np.allclose(mixed_y.sum(axis=1), 1.0, atol=1e-6)
+    assert not np.allclose(mixed_x, x)
+    for i in range(16):
+        # Face i is share * x[i] + (1 - share) * x[j] for one partner j, targets and
+        # weight mixed by that same share.
+        fits = []
+        for j in range(16):
+            difference = x[i] - x[j]
+            if np.abs(difference).max() < 1e-6:
+                continue
+            share = float(((mixed_x[i] - x[j]) * difference).sum() / (difference ** 2).sum())
+            if np.allclose(share * x[i] + (1 - share) * x[j], mixed_x[i], atol=1e-3):
+                fits.append((share, j))
+        if not fits:  # paired with itself
+            assert np.allclose(mixed_x[i], x[i], atol=1e-4)
+            continue
+        share, j = fits[0]
+        assert -1e-4 <= share <= 1 + 1e-4
+        assert np.allclose(mixed_y[i], share * y[i] + (1 - share) * y[j], atol=1e-4)
+        assert np.isclose(mixed_w[i], share * w[i] + (1 - share) * w[j], atol=1e-4)
+
+
+def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
+        tmp_path, monkeypatch):
+    from training import evaluate, train
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (10, 48, 48), np.uint8)
+    answers = {name: rng.dirichlet(np.ones(len(EMOTIONS)), 10) for name in ("a", "b")}
+    calls = []
+
+    def fake_predict_split(path, faces, views):
+        calls.append(path)
+        return answers[os.path.basename(path)]
+
+    monkeypatch.setattr(evaluate, "predict_split", fake_predict_split)
+    cache = str(tmp_path / "teacher_targets.npy")
+    both = train.teacher_targets(["a", "b"], images, (1.0,), cache)
+    assert np.allclose(both, (answers["a"] + answers["b"]) / 2, atol=1e-6)
+    assert np.allclose(both.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(train.teacher_targets(["a", "b"], images, (1.0,), cache), both)
+    assert len(calls) == 2  # the second call read the cache
+    alone = train.teacher_targets(["a"], images, (1.0,), cache)
+    assert len(calls) == 3 and np.allclose(alone, answers["a"], atol=1e-6)
+
+
 def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
     """A teacher is trained and exported; a student learns from its views'
     probabilities and is exported with int8 activations and one view."""
@@ -299,7 +356,7 @@ def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
     teacher = export.export(str(teacher_run / "best.keras"), str(tmp_path / "teacher_model"))
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "2",
                 "--batch-size", "32", "--lr", "3e-3", "--teacher", teacher,
-                "--teacher-weight", "0.7", "--out", str(student_run)])
+                "--teacher-weight", "0.7", "--mixup", "0.2", "--out", str(student_run)])
     cached = np.load(student_run / "teacher_targets.npy")
     training_images = data.load_splits(tiny_csv)["Training"].images
     assert cached.shape == (len(training_images), len(EMOTIONS))

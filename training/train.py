@@ -31,14 +31,18 @@ def parse_args(argv=None):
     parser.add_argument("--ferplus", help=f"FER+ votes CSV; default ${data.FERPLUS_ENV}")
     parser.add_argument("--targets", choices=("fer2013", "ferplus", "blend"), default="fer2013",
                         help="train on FER-2013 labels, FER+ vote distributions, or their mean")
-    parser.add_argument("--teacher", help="distil from this model (.tflite or .keras): its "
-                                          "probabilities, averaged over the views of "
-                                          "--teacher-views, become part of the targets")
+    parser.add_argument("--teacher", action="append", default=[],
+                        help="distil from this model (.tflite or .keras): its probabilities, "
+                             "averaged over the views of --teacher-views, become part of the "
+                             "targets; repeat it for an ensemble (their mean)")
     parser.add_argument("--teacher-weight", type=float, default=0.5,
                         help="share of the teacher in the targets (the rest: --targets)")
     parser.add_argument("--teacher-views", type=lambda text: tuple(map(float, text.split(","))),
                         default=TTA_ZOOMS, help="zooms of the teacher's views (default: "
                                                 "%(default)s; plain and mirrored at each)")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="mix pairs of training faces and their targets, with weights "
+                             "drawn from Beta(ALPHA, ALPHA); 0 = off")
     parser.add_argument("--arch", choices=sorted(models.ARCHITECTURES), default="vgg")
     parser.add_argument("--weights", help="local backbone weights file (mobilenet_v2)")
     parser.add_argument("--init", help="start from this saved model's weights (a fine-tuning "
@@ -82,7 +86,20 @@ def augmenter(seed):
     )
 
 
-def make_dataset(images, targets, weights, batch_size, augment=None, seed=0):
+def mixup(x, y, w, alpha):
+    """Each face blended with another of the batch, targets and weights alike,
+    by a weight drawn from Beta(alpha, alpha) per face."""
+    batch = tf.shape(x)[0]
+    first, second = tf.random.gamma([batch], alpha), tf.random.gamma([batch], alpha)
+    share = first / (first + second)
+    partner = tf.random.shuffle(tf.range(batch))
+    blend = lambda a, b, s: s * a + (1.0 - s) * b  # noqa: E731
+    return (blend(x, tf.gather(x, partner), share[:, None, None, None]),
+            blend(y, tf.gather(y, partner), share[:, None]),
+            blend(w, tf.gather(w, partner), share))
+
+
+def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mixup_alpha=0.0):
     """Batched (x, y, sample_weight) with every batch full-sized."""
     x = images[..., None]
     dataset = tf.data.Dataset.from_tensor_slices((x, targets, weights))
@@ -94,6 +111,8 @@ def make_dataset(images, targets, weights, batch_size, augment=None, seed=0):
         x = tf.cast(x, tf.float32)
         if augment is not None:
             x = tf.clip_by_value(augment(x, training=True), 0.0, 255.0)
+        if mixup_alpha > 0:
+            x, y, w = mixup(x, y, w, mixup_alpha)
         return x * INPUT_SCALE + INPUT_OFFSET, y, w
 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
@@ -105,18 +124,25 @@ def training_targets(split, source):
     return split.targets(source)
 
 
-def teacher_targets(teacher_path, images, views, cache_path):
-    """The teacher's probabilities for `images`, averaged over its views; kept in
-    `cache_path` so that a resumed run does not compute them again."""
-    if os.path.isfile(cache_path):
-        cached = np.load(cache_path)
-        if cached.shape[0] == len(images):
-            return cached
+def teacher_targets(teacher_paths, images, views, cache_path):
+    """The teachers' probabilities for `images`, each averaged over its views, then
+    over the teachers; kept in `cache_path` (with a note of what made them) so that
+    a resumed run does not compute them again."""
+    made_by = {"teachers": [os.path.abspath(path) for path in teacher_paths],
+               "views": list(views), "images": len(images)}
+    note_path = os.path.splitext(cache_path)[0] + ".json"
+    if os.path.isfile(cache_path) and os.path.isfile(note_path):
+        with open(note_path) as f:
+            if json.load(f) == made_by:
+                return np.load(cache_path)
     from training.evaluate import predict_split
 
-    probabilities = predict_split(teacher_path, images, views).astype(np.float32)
+    probabilities = np.mean([predict_split(path, images, views) for path in teacher_paths],
+                            axis=0).astype(np.float32)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     np.save(cache_path, probabilities)
+    with open(note_path, "w") as f:
+        json.dump(made_by, f, indent=2)
     return probabilities
 
 
@@ -172,11 +198,11 @@ def main(argv=None):
         teacher = teacher_targets(args.teacher, train.images, args.teacher_views,
                                   os.path.join(args.out, "teacher_targets.npy"))
         train_targets = distillation_targets(train_targets, teacher, args.teacher_weight)
-        print(f"teacher {args.teacher}: {len(args.teacher_views) * 2} views, weight "
+        print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views, weight "
               f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
     train_ds = make_dataset(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
-        augment=augmenter(args.seed), seed=args.seed,
+        augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
     )
     val_targets = val.targets("fer2013")
     val_ds = make_dataset(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
