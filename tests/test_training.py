@@ -321,6 +321,27 @@ def test_mixup_blends_faces_targets_and_weights_by_the_same_share():
         assert np.isclose(mixed_w[i], share * w[i] + (1 - share) * w[j], atol=1e-4)
 
 
+def test_mixup_batches_are_float32_under_a_mixed_precision_policy():
+    """The augmentation layers answer in bfloat16 there; mixing them with float32
+    targets failed at the first batch."""
+    import keras
+
+    from training.train import augmenter, make_dataset
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (16, 48, 48), np.uint8)
+    targets = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 16)]
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        dataset = make_dataset(images, targets, np.ones(16, np.float32), 8,
+                               augment=augmenter(0), mixup_alpha=0.2)
+        x, y, w = next(iter(dataset))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert x.dtype == "float32" and x.shape == (8, 48, 48, 1)
+    assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
         tmp_path, monkeypatch):
     from training import evaluate, train

@@ -110,7 +110,8 @@ def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mix
     def prepare(x, y, w):
         x = tf.cast(x, tf.float32)
         if augment is not None:
-            x = tf.clip_by_value(augment(x, training=True), 0.0, 255.0)
+            # Under a mixed-precision policy the augmentation layers answer in 16 bits.
+            x = tf.cast(tf.clip_by_value(augment(x, training=True), 0.0, 255.0), tf.float32)
         if mixup_alpha > 0:
             x, y, w = mixup(x, y, w, mixup_alpha)
         return x * INPUT_SCALE + INPUT_OFFSET, y, w
