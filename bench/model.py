@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from common import REPO_ROOT, cpu_summary, percentile_ms, pin_to_one_core
+from training import data  # noqa: E402  (importable once common has set the path)
 
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "emotion.tflite")
 
@@ -84,7 +85,7 @@ class Candidate:
 
 def score(candidates, data_path, ferplus_path, split_name):
     """Accuracy figures of each candidate as served on one FER-2013 split."""
-    from training import data, metrics
+    from training import metrics
     from training.evaluate import predict_split
 
     split = data.load_splits(data_path, ferplus_path)[split_name]
@@ -120,8 +121,7 @@ def parse_args():
     parser.add_argument("models", nargs="*", default=[DEFAULT_MODEL], help=".tflite files")
     parser.add_argument("--data", help="FER-2013 CSV: also score each model as served")
     parser.add_argument("--ferplus", help="FER+ votes CSV: add FER+ majority accuracy")
-    parser.add_argument("--split", default="PublicTest",
-                        choices=("Training", "PublicTest", "PrivateTest"))
+    parser.add_argument("--split", default="PublicTest", choices=data.SPLITS)
     return parser.parse_args()
 
 
