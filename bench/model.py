@@ -55,7 +55,7 @@ class Candidate:
             self.card = json.load(f)
         self.model = TFLiteModel(path, threads=1)
         self.classifier = EmotionClassifier(path, threads=1)
-        self.views = 2 * len(self.classifier.tta_zooms or ()) or 1
+        self.views = self.classifier.max_views
         self.call_seconds, self.face_seconds = [], []
 
     def time_round(self, inputs, crops):

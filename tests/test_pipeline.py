@@ -168,7 +168,7 @@ def test_faces_per_frame_are_capped_largest_first():
 
 
 def test_views_adapt_to_load():
-    engine = Engine()
+    engine = Engine(tta_zooms=(1.0, 1.05))
     assert engine.in_work == 0
     assert engine.views_for_load() == engine.classifier.max_views == 4
     assert engine.views_for_load(in_work=2) == 2

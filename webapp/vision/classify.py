@@ -41,11 +41,14 @@ def read_model_card(model_path):
 class EmotionClassifier:
     """Batch of grayscale face crops -> (N, labels) probabilities."""
 
-    def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta=True):
+    def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None):
         self.model_path = os.path.abspath(model_path)
         card = read_model_card(self.model_path)
-        # Views averaged per face (test-time augmentation); None: the crop alone.
-        self.tta_zooms = tuple(card.get("tta_zooms", TTA_ZOOMS)) if tta else None
+        # Zooms of the views averaged per face (test-time augmentation): the
+        # card's unless given; () is the crop alone.
+        if tta_zooms is None:
+            tta_zooms = card.get("tta_zooms", TTA_ZOOMS)
+        self.tta_zooms = tuple(tta_zooms)
         self.labels = tuple(card["labels"])
         self.input_size = tuple(card["input_size"])
         self.input_scale = float(card["input_scale"])

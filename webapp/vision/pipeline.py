@@ -57,9 +57,9 @@ class Engine:
     work, fewer as more are (`views_for_load`); `views` fixes their number."""
 
     def __init__(self, model_path=DEFAULT_MODEL, detector=DEFAULT_DETECTOR,
-                 detector_options=None, max_pixels=4096 * 4096, tta=True, max_faces=MAX_FACES,
-                 align=True, views=None):
-        self.classifier = EmotionClassifier(model_path, tta=tta)
+                 detector_options=None, max_pixels=4096 * 4096, tta_zooms=None,
+                 max_faces=MAX_FACES, align=True, views=None):
+        self.classifier = EmotionClassifier(model_path, tta_zooms=tta_zooms)
         self.labels = self.classifier.labels
         self.detector_name = detector
         self.detector_options = detector_options or {}
