@@ -190,7 +190,7 @@ def test_real_fer2013_rows_load(tmp_path):
     assert splits["Training"].labels.max() < 7
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "mobilenet_v2"])
 def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     from training import models
 
@@ -200,6 +200,37 @@ def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
 
 
+def test_a_narrowed_network_answers_as_the_wide_one_when_the_dropped_channels_are_silent():
+    """Zero half of every wide layer's batch-norm scale and shift: those channels
+    carry nothing, so the slim network keeping the rest must answer the same."""
+    import keras
+
+    from training import models, narrow
+
+    wide = models.build("vgg")
+    rng = np.random.default_rng(0)
+    for previous, layer in zip(wide.layers, wide.layers[1:]):
+        if isinstance(previous, keras.layers.Conv2D):
+            gamma, beta, mean, variance = layer.get_weights()
+            silent = rng.permutation(len(gamma))[: len(gamma) // 2]
+            gamma = rng.uniform(0.5, 1.5, len(gamma))
+            beta = rng.normal(0, 0.1, len(gamma))
+            gamma[silent], beta[silent] = 0.0, 0.0
+            layer.set_weights([gamma, beta, rng.normal(0, 0.1, len(gamma)), variance + 0.5])
+    slim = narrow.narrow_into(wide, models.build("vgg_slim"))
+    x = rng.normal(size=(4, 48, 48, 1)).astype(np.float32)
+    wide_answers = wide(x, training=False).numpy()
+    assert np.allclose(slim(x, training=False).numpy(), wide_answers, atol=1e-5)
+    assert slim.count_params() < wide.count_params() / 2
+
+
+def test_narrowing_between_different_layers_is_a_clear_error():
+    from training import models, narrow
+
+    with pytest.raises(ValueError, match="not have the same layers"):
+        narrow.narrow_into(models.build("vgg"), models.build("mini_xception"))
+
+
 def test_unknown_architecture_is_a_clear_error():
     from training import models
 
@@ -207,7 +238,7 @@ def test_unknown_architecture_is_a_clear_error():
         models.build("resnet1000")
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "mobilenet_v2"])
 def test_class_offsets_fold_into_each_architecture_as_a_prior_correction(name):
     from training import models
     from training.class_bias import apply_bias, fold_into_model

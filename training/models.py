@@ -2,6 +2,7 @@
 
 - `mini_xception`: the compact real-time model of Arriaga et al. (2017).
 - `vgg`: a stronger VGG-style network (conv-BN-ReLU blocks, global pooling).
+- `vgg_slim`: the same network at half the width, a quarter of the work a view.
 - `mobilenet_v2`: keras.applications' MobileNetV2, trained from scratch here
   (no weights can be downloaded); a local weights file can be given.
 """
@@ -52,7 +53,7 @@ def mini_xception(num_classes=len(EMOTIONS)):
     return keras.Model(inputs, outputs, name="mini_xception")
 
 
-def vgg(num_classes=len(EMOTIONS), widths=(32, 64, 128, 256), depths=(2, 2, 2, 2)):
+def vgg(num_classes=len(EMOTIONS), widths=(32, 64, 128, 256), depths=(2, 2, 2, 2), name="vgg"):
     """VGG-style: stages of 3x3 conv-BN-ReLU, max-pooled, then global pooling."""
     inputs = keras.Input(INPUT_SHAPE, name="face")
     x = inputs
@@ -67,7 +68,12 @@ def vgg(num_classes=len(EMOTIONS), widths=(32, 64, 128, 256), depths=(2, 2, 2, 2
     x = layers.ReLU()(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name="vgg")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def vgg_slim(num_classes=len(EMOTIONS)):
+    """`vgg` with half the filters in every stage: 29.6M multiply-adds a view, not 117.5M."""
+    return vgg(num_classes, widths=(16, 32, 64, 128), name="vgg_slim")
 
 
 def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
@@ -89,7 +95,8 @@ def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
     return keras.Model(inputs, outputs, name="mobilenet_v2")
 
 
-ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "mobilenet_v2": mobilenet_v2}
+ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "vgg_slim": vgg_slim,
+                 "mobilenet_v2": mobilenet_v2}
 
 
 def build(name, **kwargs):

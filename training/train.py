@@ -21,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from training import data, models  # noqa: E402
+from training import data, models, narrow  # noqa: E402
 from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
 
 
@@ -45,8 +45,9 @@ def parse_args(argv=None):
                              "drawn from Beta(ALPHA, ALPHA); 0 = off")
     parser.add_argument("--arch", choices=sorted(models.ARCHITECTURES), default="vgg")
     parser.add_argument("--weights", help="local backbone weights file (mobilenet_v2)")
-    parser.add_argument("--init", help="start from this saved model's weights (a fine-tuning "
-                                       "stage: a new learning-rate cycle, same architecture)")
+    parser.add_argument("--init", help="start from this saved model's weights: a fine-tuning "
+                                       "stage (a new learning-rate cycle), or a wider model's "
+                                       "strongest channels (vgg into vgg_slim)")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
@@ -153,6 +154,18 @@ def distillation_targets(base_targets, teacher_probabilities, teacher_weight):
             + teacher_weight * teacher_probabilities).astype(np.float32)
 
 
+def initialise_from(model, path):
+    """Start from a saved model's weights: as they are when the shapes agree,
+    else its strongest channels (a wider network of the same layers)."""
+    source = keras.models.load_model(path, compile=False)
+    if [w.shape for w in source.weights] == [w.shape for w in model.weights]:
+        model.set_weights(source.get_weights())
+        print(f"weights from {path}", flush=True)
+    else:
+        narrow.narrow_into(source, model)
+        print(f"weights from {path}, narrowed to {model.name}", flush=True)
+
+
 def compile_model(model, args, steps_per_epoch):
     total_steps = max(1, args.epochs * steps_per_epoch)
     warmup_steps = min(steps_per_epoch * 2, total_steps // 10)
@@ -210,8 +223,7 @@ def main(argv=None):
 
     model = models.build(args.arch, **({"weights": args.weights} if args.weights else {}))
     if args.init:
-        model.set_weights(keras.models.load_model(args.init, compile=False).get_weights())
-        print(f"weights from {args.init}", flush=True)
+        initialise_from(model, args.init)
     compile_model(model, args, steps_per_epoch=len(train) // args.batch_size)
     model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
