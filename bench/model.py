@@ -51,6 +51,7 @@ class Candidate:
         from webapp.vision.tflite import TFLiteModel
 
         self.path = path
+        self.name = os.path.relpath(path, REPO_ROOT)  # run folders all hold an emotion.tflite
         with open(os.path.splitext(path)[0] + ".json") as f:
             self.card = json.load(f)
         self.model = TFLiteModel(path, threads=1)
@@ -69,9 +70,8 @@ class Candidate:
             self.face_seconds.append(time.perf_counter() - started)
 
     def report(self):
-        name = os.path.relpath(self.path, REPO_ROOT)
         accuracy = self.card.get("metrics", {}).get("accuracy")
-        print(f"{name}: {self.card.get('architecture')}, {self.card.get('weights')}, "
+        print(f"{self.name}: {self.card.get('architecture')}, {self.card.get('weights')}, "
               f"{os.path.getsize(self.path) / 1e6:.2f} MB, "
               f"{multiply_accumulates(self.model) / 1e6:.1f} M MACs a view, "
               f"{self.views} view(s) a face"
@@ -110,7 +110,7 @@ def print_table(candidates, scores, split_name):
     for candidate, figures in zip(candidates, scores):
         face_ms = percentile_ms(candidate.face_seconds, 50)
         ferplus = f"{figures['ferplus']:.2%}" if figures["ferplus"] is not None else "-"
-        print(f"| {os.path.basename(candidate.path)} | {candidate.views} "
+        print(f"| {candidate.name} | {candidate.views} "
               f"| {multiply_accumulates(candidate.model) / 1e6:.1f} | {face_ms:.3f} "
               f"| {face_ms / reference:.2f} | {figures['accuracy']:.2%} | {figures['fear']:.3f} "
               f"| {figures['disgust']:.3f} | {ferplus} |")
@@ -145,8 +145,8 @@ def main():
     if len(candidates) > 1:
         first, last = candidates[0], candidates[-1]
         ratio = percentile_ms(first.face_seconds, 50) / percentile_ms(last.face_seconds, 50)
-        print(f"a face costs {ratio:.2f}x as much with {os.path.basename(first.path)} as with "
-              f"{os.path.relpath(last.path, REPO_ROOT)} (median, single thread)")
+        print(f"a face costs {ratio:.2f}x as much with {first.name} as with {last.name} "
+              f"(median, single thread)")
     if args.data:
         print_table(candidates, score(candidates, args.data, args.ferplus, args.split), args.split)
 
