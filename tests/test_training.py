@@ -190,7 +190,7 @@ def test_real_fer2013_rows_load(tmp_path):
     assert splits["Training"].labels.max() < 7
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "mobilenet_v2"])
 def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     from training import models
 
@@ -238,7 +238,7 @@ def test_unknown_architecture_is_a_clear_error():
         models.build("resnet1000")
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "mobilenet_v2"])
 def test_class_offsets_fold_into_each_architecture_as_a_prior_correction(name):
     from training import models
     from training.class_bias import apply_bias, fold_into_model
