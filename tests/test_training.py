@@ -211,7 +211,7 @@ def test_a_narrowed_network_answers_as_the_wide_one_when_the_dropped_channels_ar
     rng = np.random.default_rng(0)
     for previous, layer in zip(wide.layers, wide.layers[1:]):
         if isinstance(previous, keras.layers.Conv2D):
-            gamma, beta, mean, variance = layer.get_weights()
+            gamma, beta, _, variance = layer.get_weights()
             silent = rng.permutation(len(gamma))[: len(gamma) // 2]
             gamma = rng.uniform(0.5, 1.5, len(gamma))
             beta = rng.normal(0, 0.1, len(gamma))

@@ -77,6 +77,12 @@ def vgg_slim(num_classes=len(EMOTIONS)):
     return vgg(num_classes, widths=(16, 32, 64, 128), name="vgg_slim")
 
 
+def vgg_late(num_classes=len(EMOTIONS)):
+    """`vgg` with one thin convolution at full resolution and wider late stages:
+    123M multiply-adds a view (vgg: 117.5M) and 1.8M parameters (vgg: 1.2M)."""
+    return vgg(num_classes, widths=(16, 64, 160, 320), depths=(1, 2, 2, 2), name="vgg_late")
+
+
 def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
     """MobileNetV2 on the 48x48 grayscale face, upsampled to 96x96 RGB.
 
@@ -94,12 +100,6 @@ def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
     x = backbone(x)
     outputs = _classifier_head(x, num_classes, dropout=0.3)
     return keras.Model(inputs, outputs, name="mobilenet_v2")
-
-
-def vgg_late(num_classes=len(EMOTIONS)):
-    """`vgg` with one thin convolution at full resolution and wider late stages:
-    123M multiply-adds a view (vgg: 117.5M) and 1.8M parameters (vgg: 1.2M)."""
-    return vgg(num_classes, widths=(16, 64, 160, 320), depths=(1, 2, 2, 2), name="vgg_late")
 
 
 ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "vgg_slim": vgg_slim,
