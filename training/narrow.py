@@ -22,24 +22,20 @@ def narrow_into(wide, slim):
     wide_layers, slim_layers = _weighted_layers(wide), _weighted_layers(slim)
     if [type(layer) for layer in wide_layers] != [type(layer) for layer in slim_layers]:
         raise ValueError(f"{wide.name} and {slim.name} do not have the same layers")
-    kept_inputs = None  # channels of the previous layer's output that slim keeps
-    kept_outputs = None
+    kept = None  # the channels of the latest layer's output that slim keeps
     for position, (source, target) in enumerate(zip(wide_layers, slim_layers)):
         weights = source.get_weights()
         if isinstance(source, (layers.Conv2D, layers.Dense)):
-            kernel = weights[0]
-            if kept_inputs is not None:
-                kernel = np.take(kernel, kept_inputs, axis=-2)
+            kernel = weights[0] if kept is None else np.take(weights[0], kept, axis=-2)
             width = target.get_weights()[0].shape[-1]
-            kept_outputs = np.arange(width)
-            following = wide_layers[position + 1] if position + 1 < len(wide_layers) else None
+            kept = np.arange(width)
             if width != kernel.shape[-1]:
+                following = wide_layers[position + 1] if position + 1 < len(wide_layers) else None
                 if not isinstance(following, layers.BatchNormalization):
                     raise ValueError(f"{source.name}: cannot choose channels without batch norm")
-                kept_outputs = _kept_channels(following.get_weights()[0], width)
-            weights = [kernel[..., kept_outputs]] + [w[kept_outputs] for w in weights[1:]]
-            kept_inputs = kept_outputs
+                kept = _kept_channels(following.get_weights()[0], width)
+            weights = [kernel[..., kept]] + [w[kept] for w in weights[1:]]
         elif isinstance(source, layers.BatchNormalization):
-            weights = [w[kept_outputs] for w in weights]
+            weights = [w[kept] for w in weights]
         target.set_weights(weights)
     return slim
