@@ -62,6 +62,19 @@ def test_huge_declared_size_is_refused_before_decoding():
     assert caught.value.code == "too_large"
 
 
+def test_a_long_thin_image_within_the_pixel_limit_is_refused_by_its_side():
+    # Found by fuzzing /api/analyze: one flipped header byte made a 32888x160 JPEG,
+    # which OpenCV's warps cannot take.
+    data = bytearray(jpeg(scene(160, 64)))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 7] = (32888).to_bytes(2, "big")
+    with pytest.raises(DecodeError) as caught:
+        decode_image(bytes(data), max_pixels=4096 * 4096)
+    assert caught.value.code == "too_large"
+    assert "16384 pixels a side" in caught.value.message
+    assert decode_image(jpeg(scene(16384, 8))).shape == (8, 16384, 3)
+
+
 def test_pixel_limit_applies():
     with pytest.raises(DecodeError) as caught:
         decode_image(jpeg(scene(640, 480)), max_pixels=640 * 480 - 1)

@@ -12,6 +12,8 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, ...), which carry the size.
 JPEG_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# OpenCV's warps refuse images with a side of 32767 pixels or more.
+MAX_SIDE = 16384
 
 
 class DecodeError(ValueError):
@@ -93,6 +95,10 @@ def decode_image(data, max_pixels=4096 * 4096, grayscale=False):
     if width * height > max_pixels:
         raise DecodeError(
             "too_large", f"the image is {width}x{height}; the limit is {max_pixels} pixels"
+        )
+    if max(width, height) > MAX_SIDE:
+        raise DecodeError(
+            "too_large", f"the image is {width}x{height}; the limit is {MAX_SIDE} pixels a side"
         )
     flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
