@@ -12,6 +12,7 @@ from conftest import REPO_ROOT, shared_file
 import clips
 import videocheck
 from webapp import video
+from webapp.vision.decode import MAX_SIDE
 from webapp.vision.preprocess import EMOTIONS
 
 
@@ -127,6 +128,22 @@ def test_large_frames_are_scaled_down_and_huge_ones_refused(engine, tmp_path):
     assert next(videocheck.decoded_frames(str(tmp_path / "out.mp4"))).shape == (360, 640, 3)
     with pytest.raises(video.TooLarge, match="1920x1080"):
         video.probe(source, max_pixels=1280 * 720)
+
+
+@pytest.mark.parametrize("size, max_side, side", [("33000x64", 1280, 1280),
+                                                  ("64x33000", 40000, MAX_SIDE)])
+def test_long_thin_frames_are_scaled_before_the_detector_sees_them(engine, tmp_path, size,
+                                                                   max_side, side):
+    # OpenCV's warps refuse a side of 32767 pixels or more. Video frames are scaled
+    # down in the decoder, never past the engine's MAX_SIDE, whatever the limit says.
+    source = str(tmp_path / "thin.avi")
+    subprocess.run([clips.FFMPEG, "-v", "error", "-f", "lavfi", "-i",
+                    f"testsrc=size={size}:rate=5:duration=0.4", "-c:v", "mjpeg", source],
+                   check=True)
+    info = video.annotate(engine, source, str(tmp_path / "out.mp4"),
+                          limits=video.Limits(max_side=max_side))
+    assert info["frames"] == 2 == videocheck.count_frames(str(tmp_path / "out.mp4"))
+    assert max(info["width"], info["height"]) == side
 
 
 def test_results_json_is_built_from_the_csv_rows(tmp_path):

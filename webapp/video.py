@@ -37,6 +37,7 @@ from fractions import Fraction
 import imageio_ffmpeg
 import numpy as np
 
+from webapp.vision.decode import MAX_SIDE
 from webapp.vision.draw import draw_faces
 from webapp.vision.preprocess import EMOTIONS
 
@@ -160,9 +161,10 @@ def _ffmpeg_reason(log):
 
 
 def output_size(width, height, max_side):
-    """The frame size to analyse and write: at most max_side on the longer side,
-    aspect kept, even (H.264 in yuv420p needs even sizes)."""
-    scale = min(1.0, max_side / max(width, height))
+    """The frame size to analyse and write: at most max_side (and never over
+    the engine's MAX_SIDE) on the longer side, aspect kept, even (H.264 in
+    yuv420p needs even sizes)."""
+    scale = min(1.0, min(max_side, MAX_SIDE) / max(width, height))
     return (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
 
 
