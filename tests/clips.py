@@ -28,6 +28,14 @@ def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
     return str(path)
 
 
+def with_damaged_stream(source, path, stream):
+    """A copy of `source` with the packets of its audio ("a") or video ("v")
+    stream damaged (ffmpeg's noise bitstream filter), the other's untouched."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-c", "copy",
+                    f"-bsf:{stream}", "noise=amount=1", str(path)], check=True)
+    return str(path)
+
+
 def stream_codecs(path):
     """The codec names of a file's streams, in order, from ffmpeg's banner."""
     banner = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,

@@ -146,6 +146,12 @@ def test_long_thin_frames_are_scaled_before_the_detector_sees_them(engine, tmp_p
     assert max(info["width"], info["height"]) == side
 
 
+def test_an_encoder_that_stops_gives_its_reason(engine, drawn_clip, tmp_path):
+    _, source = drawn_clip
+    with pytest.raises(OSError, match="could not be written: .*No such file or directory"):
+        video.annotate(engine, source, str(tmp_path / "missing" / "out.mp4"))
+
+
 def test_results_json_is_built_from_the_csv_rows(tmp_path):
     rows = tmp_path / "r.csv"
     writer = video.ResultsWriter(str(rows))

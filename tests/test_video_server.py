@@ -102,6 +102,15 @@ def test_clip_whose_video_starts_after_its_audio(server, tmp_path):
     assert video.probe(report["output"])["video_start"] == pytest.approx(1.0, abs=0.05)
 
 
+def test_a_damaged_audio_track_is_left_out_and_the_video_comes_out_right(server, drawn,
+                                                                          tmp_path):
+    clip = clips.with_damaged_stream(drawn, tmp_path / "damaged-audio.mp4", "a")
+    assert video.probe(clip)["audio"]
+    report = round_trip(server.url, clip, tmp_path)
+    assert_comes_out_right(report, 60, audio=False)
+    assert (report["video"]["audio"], report["video"]["audio_damaged"]) == (False, True)
+
+
 def test_4k_phone_video_is_processed_downscaled(server, tmp_path):
     clip = clips.drawn_clip(tmp_path / "uhd.mp4", frames=12, fps=30, size=(3840, 2160))
     report = round_trip(server.url, clip, tmp_path)

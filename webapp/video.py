@@ -1,5 +1,6 @@
 """Annotate a video file: boxes and labels drawn on every frame, re-encoded as
-H.264 MP4 with the original audio, and one result row per face per frame.
+H.264 MP4 with the original audio (left out if it is damaged), and one result
+row per face per frame.
 
     python -m webapp.video INPUT -o OUTPUT.mp4 --csv results.csv --json results.json
 
@@ -48,6 +49,7 @@ ALLOWED_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,h26
 CSV_COLUMNS = ["frame", "time", "face_id", "x", "y", "w", "h", "emotion", "confidence",
                *EMOTIONS]
 QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
+ENCODER_FAILED = "the annotated video could not be written"
 
 
 @dataclass
@@ -177,6 +179,8 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
     limits = limits or Limits()
     deadline = time.monotonic() + limits.timeout_seconds
     info = probe(input_path, limits.max_pixels)
+    if info["audio"] and not _audio_decodes(input_path, limits, deadline - time.monotonic()):
+        info.update(audio=False, audio_damaged=True)
     width, height = output_size(info["width"], info["height"], limits.max_side)
     info.update(source_width=info["width"], source_height=info["height"], width=width,
                 height=height)
@@ -208,8 +212,11 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
                     on_progress(done, max(info["frames"], done))
             sink.close()
             encoder.stdin.close()
-            _finish(encoder, encoder_log, "the annotated video could not be written", OSError)
+            _finish(encoder, encoder_log, ENCODER_FAILED, OSError)
             _finish(decoder, decoder_log, f"the video is damaged after frame {done}", VideoError)
+        except BrokenPipeError:  # the encoder stopped reading: its log says why
+            _finish(encoder, encoder_log, ENCODER_FAILED, OSError)
+            raise
         finally:
             if overlap:
                 source.stopped.set()
@@ -226,6 +233,18 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
         raise VideoError("no frame could be decoded")
     info.update(frames=done, face_rows=results.rows)
     return info
+
+
+def _audio_decodes(path, limits, timeout):
+    """Whether the first audio stream decodes to its end. A damaged one would
+    stop the encoder, and lose the annotated video with it: it is left out."""
+    command = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
+               *input_options(limits.max_pixels), "-i", path, "-map", "0:a:0", "-f", "null", "-"]
+    try:
+        return subprocess.run(command, capture_output=True,
+                              timeout=min(timeout, 86400)).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _too_long_reason(info, limits, done):
@@ -435,6 +454,12 @@ def write_json(info, csv_path, json_path):
         f.write("]}")
 
 
+def _audio_outcome(info):
+    if info.get("audio_damaged"):
+        return "left out (the track is damaged)"
+    return "kept" if info["audio"] else "none"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Annotate a video with faces and emotions.")
     parser.add_argument("input", help="video file (anything ffmpeg reads)")
@@ -470,14 +495,14 @@ def main(argv=None):
         try:
             info = annotate(engine, args.input, args.output, csv_path, on_progress,
                             limits=limits, overlap=not args.serial)
-        except VideoError as error:
+        except (VideoError, OSError) as error:
             sys.exit(f"error: {error}")
         finally:
             bar.close()
         if args.json:
             write_json(info, csv_path, args.json)
     print(f"wrote {args.output}: {info['frames']} frames, {info['width']}x{info['height']}, "
-          f"{info['fps']:g} fps, audio {'kept' if info['audio'] else 'none'}; "
+          f"{info['fps']:g} fps, audio {_audio_outcome(info)}; "
           f"{info['face_rows']} face rows")
 
 

@@ -142,4 +142,6 @@ def _write_failure(error, folder):
     """A clear reason for an output that could not be written."""
     if error.errno == errno.ENOSPC or shutil.disk_usage(folder).free < 1024 * 1024:
         return "the server's disk is full: the output could not be written"
-    return f"the output could not be written: {error.strerror or error}"
+    if error.strerror is None:  # the encoder's own reason (video.ENCODER_FAILED: ...)
+        return str(error)
+    return f"the output could not be written: {error.strerror}"
