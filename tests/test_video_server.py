@@ -111,6 +111,14 @@ def test_a_damaged_audio_track_is_left_out_and_the_video_comes_out_right(server,
     assert (report["video"]["audio"], report["video"]["audio_damaged"]) == (False, True)
 
 
+def test_a_video_stream_that_does_not_decode_is_refused_with_the_reason(server, drawn, tmp_path):
+    clip = clips.with_damaged_stream(drawn, tmp_path / "damaged-video.mp4", "v")
+    status, body = videocheck.upload(server.url, clip)
+    assert (status, body["error"]["code"]) == (415, "not_a_video")
+    assert body["error"]["message"].endswith(
+        "no frame of it could be decoded: the video stream is damaged)")
+
+
 def test_4k_phone_video_is_processed_downscaled(server, tmp_path):
     clip = clips.drawn_clip(tmp_path / "uhd.mp4", frames=12, fps=30, size=(3840, 2160))
     report = round_trip(server.url, clip, tmp_path)

@@ -50,6 +50,7 @@ CSV_COLUMNS = ["frame", "time", "face_id", "x", "y", "w", "h", "emotion", "confi
                *EMOTIONS]
 QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
 ENCODER_FAILED = "the annotated video could not be written"
+FFMPEG_STATUS_LINES = ("frame=", "Conversion failed!")  # say nothing of the cause
 
 
 @dataclass
@@ -153,7 +154,10 @@ def _ffmpeg_reason(log):
     """A short reason from ffmpeg's log for a file it could not decode."""
     if "matches no streams" in log:
         return "no video stream found"
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if "Output file is empty" in log or "received no packets" in log:
+        return "not a readable video (no frame of it could be decoded: the video stream is damaged)"
+    lines = [line.strip() for line in log.splitlines()
+             if line.strip() and not line.startswith(FFMPEG_STATUS_LINES)]
     reason = lines[-1] if lines else "no frames"
     if reason.startswith("Error opening input files: "):
         reason = reason.split(": ", 1)[1]
