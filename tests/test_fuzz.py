@@ -1,4 +1,4 @@
-"""Generated malformed input on the frame and upload paths: every input gets a
+"""Generated malformed input on the frame, photo and video paths: every input gets a
 result or a clear error, and nothing raises."""
 import io
 
@@ -75,6 +75,37 @@ def test_video_upload_answers_every_input(client, payload):
     assert response.status_code in (202, 413, 415)
     body = response.get_json()
     assert ("id" in body) if response.status_code == 202 else body["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def small_clips(tmp_path_factory):
+    """A 10-frame clip with a tone, as MP4 and as MPEG-TS, as bytes."""
+    import subprocess
+
+    import clips
+
+    folder = tmp_path_factory.mktemp("fuzz-clips")
+    mp4 = clips.drawn_clip(folder / "clip.mp4", frames=10, size=(160, 120))
+    subprocess.run([clips.FFMPEG, "-v", "error", "-i", mp4, "-c", "copy", str(folder / "clip.ts")],
+                   check=True)
+    return {ext: (folder / f"clip.{ext}").read_bytes() for ext in ("mp4", "ts")}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ext=st.sampled_from(["mp4", "ts"]), data=st.data())
+def test_damaged_video_files_are_annotated_or_refused_with_a_reason(engine, small_clips, tmp_path,
+                                                                     ext, data):
+    from webapp import video
+
+    damaged = data.draw(mutated(small_clips[ext]), label="damaged")
+    source = tmp_path / f"in.{ext}"
+    source.write_bytes(damaged)
+    try:
+        info = video.annotate(engine, str(source), str(tmp_path / "out.mp4"))
+    except video.VideoError as error:
+        assert str(error)
+    else:
+        assert info["frames"] > 0
 
 
 def test_real_server_survives_a_stream_of_damaged_frames(live_server):
