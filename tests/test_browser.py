@@ -298,6 +298,25 @@ def open_upload_page(browser, live_server, errors):
     return page
 
 
+def test_the_upload_page_says_when_the_sound_track_was_left_out(browser, live_server, tmp_path):
+    import clips
+
+    drawn = clips.drawn_clip(tmp_path / "drawn.mp4", frames=20)
+    damaged = clips.with_damaged_stream(drawn, tmp_path / "damaged-audio.mp4", "a")
+    errors = []
+    page = open_upload_page(browser, live_server, errors)
+    page.set_input_files("#file", damaged)
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    assert page.text_content("#job-status") == "done"
+    wait_until(page, "document.getElementById('result-video').readyState >= 2", timeout=30)
+    assert page.text_content("#message") == (
+        "The video's sound track is damaged: the annotated video has no sound.")
+    assert page.is_visible("#message")
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "upload-no-sound.png"))
+    assert errors == []
+    page.close()
+
+
 def test_a_proxy_error_page_for_a_photo_shows_an_error_and_the_page_stays_usable(
         browser, live_server, face_photo):
     errors = []

@@ -171,6 +171,9 @@
       showMessage(`The results could not be loaded: ${error.message}`);
       return;
     }
+    if (results.video.audio_damaged) {
+      showMessage("The video's sound track is damaged: the annotated video has no sound.");
+    }
     const byFace = new Map();
     for (const row of results.rows) {
       if (!byFace.has(row.face_id)) byFace.set(row.face_id, []);
