@@ -2,7 +2,7 @@
 
 POST   /api/videos                    multipart field `video` -> 202 {"id", "token"}
 GET    /api/videos/<id>               status, progress, frames, error
-GET    /api/videos/<id>/video         the annotated MP4 (H.264, audio kept)
+GET    /api/videos/<id>/video         the annotated MP4 (H.264, audio kept unless damaged)
 GET    /api/videos/<id>/results.csv   one row per face per frame
 GET    /api/videos/<id>/results.json
 POST   /api/videos/<id>/cancel        with the header X-Job-Token: <token>
