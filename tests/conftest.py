@@ -138,6 +138,15 @@ class ServerProcess:
         shutil.rmtree(os.path.dirname(self.jobs_dir), ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def server():
+    """A server of the test module's own, at the default settings (a module that
+    needs other settings defines its own `server`)."""
+    server = ServerProcess()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server():
     # Tests send frames back to back, faster than a camera: lift the per-connection

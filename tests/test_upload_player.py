@@ -10,7 +10,7 @@ import pytest
 
 import clips
 import videocheck
-from conftest import ARTIFACTS_DIR, SAMPLES_DIR, ServerProcess
+from conftest import ARTIFACTS_DIR, SAMPLES_DIR
 from test_browser import (  # noqa: F401  (pytestmark and the fixture apply here too)
     launch_chromium, playwright_instance, pytestmark, wait_until,
 )
@@ -24,13 +24,6 @@ def clip(tmp_path_factory):
         return sample
     return clips.drawn_clip(tmp_path_factory.mktemp("player") / "drawn.mp4", frames=60, fps=30,
                             size=(640, 480))
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = ServerProcess()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,6 @@ REAL_CLIP = ("samples", "clip_smile_liveportrait_d19.mp4")
 
 
 @pytest.fixture(scope="module")
-def server():
-    server = ServerProcess()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
     """A 640x480, 30 fps clip of a drawn face moving, with a tone."""
     return clips.drawn_clip(tmp_path_factory.mktemp("drawn") / "drawn.mp4", frames=60, fps=30,
