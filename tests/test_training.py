@@ -429,6 +429,39 @@ def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
     assert np.abs(int8_answers - float_answers).max() < 0.05
 
 
+def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tmp_path,
+                                                                             tiny_csv):
+    """The in-graph teacher sees the views the server makes and answers with
+    distributions; a student trains on its answers."""
+    import tensorflow as tf
+
+    from training import evaluate, train
+    from webapp.vision.preprocess import tta_views
+
+    images = data.load_splits(tiny_csv)["PrivateTest"].images[:32]
+    x = tf.constant(evaluate.normalize(images[..., None]))
+    in_graph = train.views(x, (1.0, 1.05)).numpy()
+    served = evaluate.normalize(tta_views(images, (1.0, 1.05))[..., None])
+    assert in_graph.shape == served.shape == (4 * 32, 48, 48, 1)
+    grey_levels = np.abs(in_graph - served) * 127.5  # cv2 interpolates in fixed point
+    assert grey_levels.mean() < 0.5 and grey_levels.max() < 8  # a zoom of 1.1: 5.6 and 220
+
+    teacher_run, student_run = tmp_path / "teacher", tmp_path / "student"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                "--batch-size", "32", "--out", str(teacher_run)])
+    teacher = str(teacher_run / "best.keras")
+    answers = train.online_teacher([teacher], (1.0, 1.05))(x).numpy()
+    assert answers.shape == (32, len(EMOTIONS))
+    assert np.allclose(answers.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(answers - evaluate.predict_split(teacher, images, (1.0, 1.05))).max() < 1e-3
+
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                "--batch-size", "32", "--teacher", teacher, "--teacher-online",
+                "--teacher-weight", "0.7", "--mixup", "0.2", "--out", str(student_run)])
+    assert (student_run / "best.keras").is_file()
+    assert not (student_run / "teacher_targets.npy").exists()
+
+
 def test_the_shipped_models_card_states_what_evaluate_measures():
     """The model card's PrivateTest figures are what `training.evaluate`
     computes for the shipped file, with the views the server uses."""

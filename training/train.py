@@ -40,6 +40,10 @@ def parse_args(argv=None):
     parser.add_argument("--teacher-views", type=lambda text: tuple(map(float, text.split(","))),
                         default=TTA_ZOOMS, help="zooms of the teacher's views (default: "
                                                 "%(default)s; plain and mirrored at each)")
+    parser.add_argument("--teacher-online", action="store_true",
+                        help="the teachers (.keras) answer each batch as the student sees it, "
+                             "augmented and mixed, rather than once for the clean faces "
+                             "(consistent distillation)")
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="mix pairs of training faces and their targets, with weights "
                              "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -100,8 +104,48 @@ def mixup(x, y, w, alpha):
             blend(w, tf.gather(w, partner), share))
 
 
-def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mixup_alpha=0.0):
-    """Batched (x, y, sample_weight) with every batch full-sized."""
+def zoomed(x, zoom):
+    """A batch of faces showing `zoom` times their width around the centre, edges
+    mirrored: `preprocess.tta_views`' zoom, in the graph."""
+    height, width = x.shape[1], x.shape[2]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    transform = tf.constant([[zoom, 0, cx * (1 - zoom), 0, zoom, cy * (1 - zoom), 0, 0]],
+                            tf.float32)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=tf.tile(transform, [tf.shape(x)[0], 1]),
+        output_shape=[height, width], fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="REFLECT")
+
+
+def online_teacher(teacher_paths, zooms):
+    """A function of a normalised batch: the teachers' probabilities, each averaged
+    over its views (plain and mirrored at each zoom), then over the teachers."""
+    teachers = [keras.models.load_model(path, compile=False) for path in teacher_paths]
+
+    def answer(x):
+        probabilities = tf.add_n([tf.cast(teacher(views(x, zooms), training=False), tf.float32)
+                                  for teacher in teachers]) / len(teachers)
+        per_view = tf.reshape(probabilities, [2 * len(zooms), tf.shape(x)[0], -1])
+        return tf.reduce_mean(per_view, axis=0)
+
+    return answer
+
+
+def views(x, zooms):
+    """`preprocess.tta_views` of a batch, in the graph: view-major, each zoom
+    plain and mirrored."""
+    stacked = []
+    for zoom in zooms:
+        view = x if zoom == 1.0 else zoomed(x, zoom)
+        stacked += [view, tf.reverse(view, axis=[2])]
+    return tf.concat(stacked, axis=0)
+
+
+def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mixup_alpha=0.0,
+                 teacher=None, teacher_weight=0.0):
+    """Batched (x, y, sample_weight) with every batch full-sized; with `teacher`
+    (a function of the model's input), its answer for the batch as given to the
+    model makes up `teacher_weight` of the targets."""
     x = images[..., None]
     dataset = tf.data.Dataset.from_tensor_slices((x, targets, weights))
     if augment is not None:
@@ -115,7 +159,10 @@ def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mix
             x = tf.cast(tf.clip_by_value(augment(x, training=True), 0.0, 255.0), tf.float32)
         if mixup_alpha > 0:
             x, y, w = mixup(x, y, w, mixup_alpha)
-        return x * INPUT_SCALE + INPUT_OFFSET, y, w
+        x = x * INPUT_SCALE + INPUT_OFFSET
+        if teacher is not None:
+            y = (1.0 - teacher_weight) * y + teacher_weight * teacher(x)
+        return x, y, w
 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
@@ -207,7 +254,12 @@ def main(argv=None):
 
     class_weight = data.class_weights(train.labels, args.class_weight_power)
     train_targets = training_targets(train, args.targets)
-    if args.teacher:
+    teacher = None
+    if args.teacher and args.teacher_online:
+        teacher = online_teacher(args.teacher, args.teacher_views)
+        print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views of "
+              f"each batch, weight {args.teacher_weight}", flush=True)
+    elif args.teacher:
         started_teacher = time.time()
         teacher = teacher_targets(args.teacher, train.images, args.teacher_views,
                                   os.path.join(args.out, "teacher_targets.npy"))
@@ -217,6 +269,7 @@ def main(argv=None):
     train_ds = make_dataset(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
+        teacher=teacher, teacher_weight=args.teacher_weight,
     )
     val_targets = val.targets("fer2013")
     val_ds = make_dataset(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
