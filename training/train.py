@@ -254,22 +254,23 @@ def main(argv=None):
 
     class_weight = data.class_weights(train.labels, args.class_weight_power)
     train_targets = training_targets(train, args.targets)
-    teacher = None
+    online = None
     if args.teacher and args.teacher_online:
-        teacher = online_teacher(args.teacher, args.teacher_views)
+        online = online_teacher(args.teacher, args.teacher_views)
         print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views of "
               f"each batch, weight {args.teacher_weight}", flush=True)
     elif args.teacher:
         started_teacher = time.time()
-        teacher = teacher_targets(args.teacher, train.images, args.teacher_views,
-                                  os.path.join(args.out, "teacher_targets.npy"))
-        train_targets = distillation_targets(train_targets, teacher, args.teacher_weight)
+        teacher_probabilities = teacher_targets(args.teacher, train.images, args.teacher_views,
+                                                os.path.join(args.out, "teacher_targets.npy"))
+        train_targets = distillation_targets(train_targets, teacher_probabilities,
+                                             args.teacher_weight)
         print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views, weight "
               f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
     train_ds = make_dataset(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
-        teacher=teacher, teacher_weight=args.teacher_weight,
+        teacher=online, teacher_weight=args.teacher_weight,
     )
     val_targets = val.targets("fer2013")
     val_ds = make_dataset(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
