@@ -3,6 +3,8 @@ import csv
 import gzip
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 # AMD EPYC with AVX-512); TensorFlow's own kernels train them the same way.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from conftest import shared_file
+from conftest import REPO_ROOT, shared_file
 from training import data, metrics
 from webapp.vision.preprocess import EMOTIONS
 
@@ -320,7 +322,7 @@ def test_distillation_targets_are_distributions():
 
 
 def test_mixup_blends_faces_targets_and_weights_by_the_same_share():
-    import tensorflow as tf
+    import keras
 
     from training.train import mixup
 
@@ -328,8 +330,8 @@ def test_mixup_blends_faces_targets_and_weights_by_the_same_share():
     x = rng.uniform(0, 255, (16, 48, 48, 1)).astype(np.float32)
     y = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 16)]
     w = rng.uniform(0.5, 2.0, 16).astype(np.float32)
-    tf.random.set_seed(3)
-    mixed_x, mixed_y, mixed_w = (t.numpy() for t in mixup(x, y, w, 0.4))
+    mixed_x, mixed_y, mixed_w = (keras.ops.convert_to_numpy(t) for t in
+                                 mixup(x, y, w, 0.4, seed=keras.random.SeedGenerator(3)))
     assert np.allclose(mixed_y.sum(axis=1), 1.0, atol=1e-6)
     assert not np.allclose(mixed_x, x)
     for i in range(16):
@@ -357,20 +359,21 @@ def test_mixup_batches_are_float32_under_a_mixed_precision_policy():
     targets failed at the first batch."""
     import keras
 
-    from training.train import augmenter, make_dataset
+    from training.train import Batches, augmenter
 
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, (16, 48, 48), np.uint8)
     targets = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 16)]
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        dataset = make_dataset(images, targets, np.ones(16, np.float32), 8,
-                               augment=augmenter(0), mixup_alpha=0.2)
-        x, y, w = next(iter(dataset))
+        batches = Batches(images, targets, np.ones(16, np.float32), 8,
+                          augment=augmenter(0), mixup_alpha=0.2)
+        x, y, w = batches[1]
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    assert len(batches) == 2
     assert x.dtype == "float32" and x.shape == (8, 48, 48, 1)
-    assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(keras.ops.convert_to_numpy(y).sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
@@ -431,16 +434,16 @@ def test_teacher_and_student_pipeline_runs_end_to_end(tmp_path, tiny_csv):
 
 def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tmp_path,
                                                                              tiny_csv):
-    """The in-graph teacher sees the views the server makes and answers with
+    """The online teacher sees the views the server makes and answers with
     distributions; a student trains on its answers."""
-    import tensorflow as tf
+    import keras
 
     from training import evaluate, train
     from webapp.vision.preprocess import tta_views
 
     images = data.load_splits(tiny_csv)["PrivateTest"].images[:32]
-    x = tf.constant(evaluate.normalize(images[..., None]))
-    in_graph = train.views(x, (1.0, 1.05)).numpy()
+    x = keras.ops.convert_to_tensor(evaluate.normalize(images[..., None]))
+    in_graph = keras.ops.convert_to_numpy(train.views(x, (1.0, 1.05)))
     served = evaluate.normalize(tta_views(images, (1.0, 1.05))[..., None])
     assert in_graph.shape == served.shape == (4 * 32, 48, 48, 1)
     grey_levels = np.abs(in_graph - served) * 127.5  # cv2 interpolates in fixed point
@@ -450,7 +453,7 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
                 "--batch-size", "32", "--out", str(teacher_run)])
     teacher = str(teacher_run / "best.keras")
-    answers = train.online_teacher([teacher], (1.0, 1.05))(x).numpy()
+    answers = keras.ops.convert_to_numpy(train.online_teacher([teacher], (1.0, 1.05))(x))
     assert answers.shape == (32, len(EMOTIONS))
     assert np.allclose(answers.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(answers - evaluate.predict_split(teacher, images, (1.0, 1.05))).max() < 1e-3
@@ -479,3 +482,51 @@ def test_the_shipped_models_card_states_what_evaluate_measures():
     for label in ("fear", "disgust"):
         assert summary["per_class"][label]["recall"] == pytest.approx(
             card["metrics"]["per_class"][label]["recall"], abs=1e-4)
+
+
+JAX_TRAINING = """
+import sys
+
+
+class NoTensorFlow:
+    \"\"\"As on a machine without TensorFlow: importing it fails.\"\"\"
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("no TensorFlow here")
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import numpy as np
+from training import data, evaluate, predict, train
+
+csv, out = sys.argv[1], sys.argv[2]
+common = ["--data", csv, "--arch", "mini_xception", "--epochs", "1", "--batch-size", "32"]
+train.main(common + ["--out", out + "/teacher"])
+train.main(common + ["--teacher", out + "/teacher/best.keras", "--teacher-online",
+                     "--teacher-weight", "0.7", "--mixup", "0.2", "--ema", "0.9",
+                     "--precision", "mixed_bfloat16", "--out", out + "/student"])
+faces = evaluate.normalize(data.load_splits(csv)["PrivateTest"].images[..., None])
+np.save(out + "/answers.npy",
+        predict.predict_keras(predict.load_model(out + "/student/best.keras"), faces))
+"""
+
+
+def test_training_runs_on_jax_without_tensorflow_and_its_model_exports(tmp_path, tiny_csv):
+    """The same training code runs on Keras' JAX backend, as on a GPU machine with
+    no TensorFlow (importing it fails there): a teacher, then a student with that
+    teacher online, mixup, weight averaging and bfloat16; its model exports (on
+    TensorFlow) to a TFLite file that answers as the JAX-trained model did."""
+    from training import evaluate, export, predict
+
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    finished = subprocess.run([sys.executable, "-c", JAX_TRAINING, tiny_csv, str(tmp_path)],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=600, check=False)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "backend: jax" in finished.stdout
+    jax_answers = np.load(tmp_path / "answers.npy")
+    assert np.allclose(jax_answers.sum(axis=1), 1.0, atol=1e-4)
+
+    tflite = export.export(str(tmp_path / "student" / "best.keras"), str(tmp_path / "export"))
+    faces = evaluate.normalize(data.load_splits(tiny_csv)["PrivateTest"].images[..., None])
+    assert np.abs(predict.predict_tflite(tflite, faces) - jax_answers).max() < 1e-4

@@ -1,9 +1,9 @@
 """Probabilities from a trained model, .keras or .tflite, for evaluation,
-class offsets and export checks. TensorFlow is imported only for .keras files."""
+class offsets and export checks. Keras (on its configured backend) is imported
+only for .keras files, the TFLite runtime only for .tflite files."""
 import numpy as np
 
 from training import models
-from webapp.vision.tflite import TFLiteModel
 
 
 def load_model(path):
@@ -24,13 +24,17 @@ def predict_keras(model, x, batch_size=256):
     """model(x) in full-sized batches (the last one padded), as float64."""
     padded = -len(x) % batch_size
     x_full = np.concatenate([x, np.repeat(x[:1], padded, axis=0)]) if padded else x
-    outputs = [model(x_full[i:i + batch_size], training=False).numpy()
+    from keras import ops
+
+    outputs = [ops.convert_to_numpy(model(x_full[i:i + batch_size], training=False))
                for i in range(0, len(x_full), batch_size)]
     return np.concatenate(outputs)[: len(x)].astype(np.float64)
 
 
 def predict_tflite(tflite_path, x, threads=1):
     """A TFLite model over x (N, h, w, c), as float64."""
+    from webapp.vision.tflite import TFLiteModel
+
     return TFLiteModel(tflite_path, threads).predict_many(x).astype(np.float64)
 
 

@@ -8,6 +8,8 @@ directory holds the config, a CSV log, `best.keras`, `last.keras` and a backup:
 re-running the same command resumes an interrupted run where it stopped, and
 re-running it with more `--epochs` extends a finished one.
 Every batch is full-sized: TF 2.21's oneDNN kernels can crash on a partial one.
+The code runs on any Keras backend: TensorFlow by default, or JAX on a GPU
+(KERAS_BACKEND=jax; TensorFlow is then not needed to train, only to export).
 """
 import argparse
 import json
@@ -19,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 
 from training import data, models, narrow  # noqa: E402
 from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
@@ -91,30 +93,29 @@ def augmenter(seed):
     )
 
 
-def mixup(x, y, w, alpha):
+def mixup(x, y, w, alpha, seed=None):
     """Each face blended with another of the batch, targets and weights alike,
     by a weight drawn from Beta(alpha, alpha) per face."""
-    batch = tf.shape(x)[0]
-    first, second = tf.random.gamma([batch], alpha), tf.random.gamma([batch], alpha)
+    batch = ops.shape(x)[0]
+    first = keras.random.gamma((batch,), alpha, seed=seed)
+    second = keras.random.gamma((batch,), alpha, seed=seed)
     share = first / (first + second)
-    partner = tf.random.shuffle(tf.range(batch))
+    partner = keras.random.shuffle(ops.arange(batch), seed=seed)
     blend = lambda a, b, s: s * a + (1.0 - s) * b  # noqa: E731
-    return (blend(x, tf.gather(x, partner), share[:, None, None, None]),
-            blend(y, tf.gather(y, partner), share[:, None]),
-            blend(w, tf.gather(w, partner), share))
+    return (blend(x, ops.take(x, partner, axis=0), share[:, None, None, None]),
+            blend(y, ops.take(y, partner, axis=0), share[:, None]),
+            blend(w, ops.take(w, partner, axis=0), share))
 
 
 def zoomed(x, zoom):
     """A batch of faces showing `zoom` times their width around the centre, edges
-    mirrored: `preprocess.tta_views`' zoom, in the graph."""
+    mirrored: `preprocess.tta_views`' zoom, on the backend's tensors."""
     height, width = x.shape[1], x.shape[2]
     cx, cy = (width - 1) / 2, (height - 1) / 2
-    transform = tf.constant([[zoom, 0, cx * (1 - zoom), 0, zoom, cy * (1 - zoom), 0, 0]],
-                            tf.float32)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=tf.tile(transform, [tf.shape(x)[0], 1]),
-        output_shape=[height, width], fill_value=0.0, interpolation="BILINEAR",
-        fill_mode="REFLECT")
+    transform = ops.convert_to_tensor(
+        [[zoom, 0, cx * (1 - zoom), 0, zoom, cy * (1 - zoom), 0, 0]], "float32")
+    return ops.image.affine_transform(x, ops.tile(transform, [ops.shape(x)[0], 1]),
+                                      interpolation="bilinear", fill_mode="reflect")
 
 
 def online_teacher(teacher_paths, zooms):
@@ -123,48 +124,62 @@ def online_teacher(teacher_paths, zooms):
     teachers = [keras.models.load_model(path, compile=False) for path in teacher_paths]
 
     def answer(x):
-        probabilities = tf.add_n([tf.cast(teacher(views(x, zooms), training=False), tf.float32)
-                                  for teacher in teachers]) / len(teachers)
-        per_view = tf.reshape(probabilities, [2 * len(zooms), tf.shape(x)[0], -1])
-        return tf.reduce_mean(per_view, axis=0)
+        probabilities = sum(ops.cast(teacher(views(x, zooms), training=False), "float32")
+                            for teacher in teachers) / len(teachers)
+        per_view = ops.reshape(probabilities, (2 * len(zooms), ops.shape(x)[0], -1))
+        return ops.mean(per_view, axis=0)
 
     return answer
 
 
 def views(x, zooms):
-    """`preprocess.tta_views` of a batch, in the graph: view-major, each zoom
-    plain and mirrored."""
+    """`preprocess.tta_views` of a batch: view-major, each zoom plain and mirrored."""
     stacked = []
     for zoom in zooms:
         view = x if zoom == 1.0 else zoomed(x, zoom)
-        stacked += [view, tf.reverse(view, axis=[2])]
-    return tf.concat(stacked, axis=0)
+        stacked += [view, ops.flip(view, axis=2)]
+    return ops.concatenate(stacked, axis=0)
 
 
-def make_dataset(images, targets, weights, batch_size, augment=None, seed=0, mixup_alpha=0.0,
-                 teacher=None, teacher_weight=0.0):
-    """Batched (x, y, sample_weight) with every batch full-sized; with `teacher`
-    (a function of the model's input), its answer for the batch as given to the
-    model makes up `teacher_weight` of the targets."""
-    x = images[..., None]
-    dataset = tf.data.Dataset.from_tensor_slices((x, targets, weights))
-    if augment is not None:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+class Batches(keras.utils.PyDataset):
+    """Full-sized batches (x, y, sample_weight) of normalised faces, made with
+    the backend's own ops (TensorFlow on a CPU, JAX on a GPU). With `augment`,
+    shuffled each epoch, augmented and mixed; with `teacher` (a function of the
+    model's input), its answer for the batch as given to the model makes up
+    `teacher_weight` of the targets."""
 
-    def prepare(x, y, w):
-        x = tf.cast(x, tf.float32)
-        if augment is not None:
+    def __init__(self, images, targets, weights, batch_size, augment=None, seed=0,
+                 mixup_alpha=0.0, teacher=None, teacher_weight=0.0):
+        super().__init__()
+        self.images, self.targets, self.weights = images, targets, weights
+        self.batch_size, self.augment = batch_size, augment
+        self.mixup_alpha, self.teacher, self.teacher_weight = mixup_alpha, teacher, teacher_weight
+        self.order = np.arange(len(images))
+        self.shuffler = np.random.default_rng(seed)
+        self.seed = keras.random.SeedGenerator(seed)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return len(self.images) // self.batch_size
+
+    def on_epoch_end(self):
+        if self.augment is not None:
+            self.shuffler.shuffle(self.order)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        x = ops.convert_to_tensor(self.images[rows][..., None], "float32")
+        y = ops.convert_to_tensor(self.targets[rows], "float32")
+        w = ops.convert_to_tensor(self.weights[rows], "float32")
+        if self.augment is not None:
             # Under a mixed-precision policy the augmentation layers answer in 16 bits.
-            x = tf.cast(tf.clip_by_value(augment(x, training=True), 0.0, 255.0), tf.float32)
-        if mixup_alpha > 0:
-            x, y, w = mixup(x, y, w, mixup_alpha)
+            x = ops.cast(ops.clip(self.augment(x, training=True), 0.0, 255.0), "float32")
+        if self.mixup_alpha > 0:
+            x, y, w = mixup(x, y, w, self.mixup_alpha, seed=self.seed)
         x = x * INPUT_SCALE + INPUT_OFFSET
-        if teacher is not None:
-            y = (1.0 - teacher_weight) * y + teacher_weight * teacher(x)
+        if self.teacher is not None:
+            y = (1.0 - self.teacher_weight) * y + self.teacher_weight * self.teacher(x)
         return x, y, w
-
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def training_targets(split, source):
@@ -232,11 +247,19 @@ def compile_model(model, args, steps_per_epoch):
     )
 
 
+def limit_threads(threads):
+    """CPU threads for TensorFlow's kernels (other backends: their own settings)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        limit_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(args.precision)
     os.makedirs(args.out, exist_ok=True)
@@ -247,6 +270,7 @@ def main(argv=None):
     need_ferplus = args.targets != "fer2013"
     splits = data.load_splits(args.data, args.ferplus if need_ferplus else None, limit=args.limit)
     train, val = splits["Training"], splits["PublicTest"]
+    print(f"backend: {keras.backend.backend()}, precision {args.precision}", flush=True)
     print(f"data: {len(train)} training, {len(val)} validation images "
           f"({time.time() - started:.0f} s to load)", flush=True)
     if len(train) < args.batch_size or len(val) < args.batch_size:
@@ -267,13 +291,13 @@ def main(argv=None):
                                              args.teacher_weight)
         print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views, weight "
               f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
-    train_ds = make_dataset(
+    train_ds = Batches(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
         teacher=online, teacher_weight=args.teacher_weight,
     )
     val_targets = val.targets("fer2013")
-    val_ds = make_dataset(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
+    val_ds = Batches(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
 
     model = models.build(args.arch, **({"weights": args.weights} if args.weights else {}))
     if args.init:
