@@ -16,7 +16,7 @@ import os
 import cv2
 import numpy as np
 
-from training import data, metrics
+from training import data, metrics, served
 from training.predict import predict
 from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, tta_views
 
@@ -76,16 +76,20 @@ def main(argv=None):
                         help="average each face's views as the server does")
     parser.add_argument("--tta-zooms", type=lambda text: tuple(map(float, text.split(","))),
                         default=TTA_ZOOMS, help="zooms of the views (default: %(default)s)")
+    parser.add_argument("--crops", choices=served.CROPS, default="fer",
+                        help="score FER-2013's own crops, or the faces cut as the server "
+                             "cuts them (training.served)")
     parser.add_argument("--limit", type=int, help="first N rows of each split only")
     parser.add_argument("--out", help="directory for metrics.json and confusion.png")
     args = parser.parse_args(argv)
 
     split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
     tta_zooms = args.tta_zooms if args.tta else None
-    probabilities = predict_split(args.model, split.images, tta_zooms)
+    images = served.as_cropped(split.images, args.crops)
+    probabilities = predict_split(args.model, images, tta_zooms)
     summary = metrics.summarize(probabilities, split.labels)
     summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta,
-                   tta_zooms=tta_zooms)
+                   tta_zooms=tta_zooms, crops=args.crops)
     if split.votes is not None:
         summary["ferplus_majority_accuracy"] = metrics.majority_accuracy(probabilities,
                                                                          split.votes)

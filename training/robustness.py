@@ -1,6 +1,6 @@
 """How a model holds up on faces unlike FER-2013's: PrivateTest faces rotated,
-shrunk, re-compressed, darkened, and the labelled sample photos through the
-server's engine.
+shrunk, re-compressed, darkened, cut as the server cuts them (training.served),
+and the labelled sample photos through the server's engine.
 
     python -m training.robustness models/emotion.tflite models/baseline/vgg_4views.tflite \
         --data fer2013.csv.gz --samples ../shared/samples
@@ -15,7 +15,7 @@ import os
 import cv2
 import numpy as np
 
-from training import data
+from training import data, served
 from training.evaluate import predict_split
 
 SAMPLE_LABELS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
@@ -43,13 +43,19 @@ def darken(image, gain):
     return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
+def each(change):
+    """A change of one face as a change of a stack of faces."""
+    return lambda images: np.stack([change(image) for image in images])
+
+
 CONDITIONS = {
-    "as is": lambda image: image,
-    "rotated 15°": lambda image: rotate(image, 15),
-    "rotated 30°": lambda image: rotate(image, 30),
-    "24 px": lambda image: shrink(image, 24),
-    "JPEG q20": lambda image: recompress(image, 20),
-    "dark x0.4": lambda image: darken(image, 0.4),
+    "as is": lambda images: images,
+    "rotated 15°": each(lambda image: rotate(image, 15)),
+    "rotated 30°": each(lambda image: rotate(image, 30)),
+    "24 px": each(lambda image: shrink(image, 24)),
+    "JPEG q20": each(lambda image: recompress(image, 20)),
+    "dark x0.4": each(lambda image: darken(image, 0.4)),
+    "served crop": lambda images: served.served_crops(images)[0],
 }
 
 
@@ -58,11 +64,12 @@ def card_views(model_path):
         return tuple(json.load(f).get("tta_zooms", ()))
 
 
-def condition_accuracies(model_path, split):
+def condition_accuracies(model_path, split, names=tuple(CONDITIONS)):
+    """{condition: accuracy} of the model on the split's faces so changed."""
     views = card_views(model_path)
     accuracies = {}
-    for name, change in CONDITIONS.items():
-        images = np.stack([change(image) for image in split.images])
+    for name in names:
+        images = CONDITIONS[name](split.images)
         accuracies[name] = float(
             (predict_split(model_path, images, views).argmax(axis=1) == split.labels).mean())
     return accuracies

@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from training import data, models, narrow  # noqa: E402
+from training import data, models, narrow, served  # noqa: E402
 from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
 
 
@@ -46,6 +46,10 @@ def parse_args(argv=None):
                         help="the teachers (.keras) answer each batch as the student sees it, "
                              "augmented and mixed, rather than once for the clean faces "
                              "(consistent distillation)")
+    parser.add_argument("--crops", choices=served.CROPS, default="fer",
+                        help="train and validate on FER-2013's own crops, or on the faces cut "
+                             "as the server cuts them (training.served); teachers given as "
+                             "--teacher (not online) answer for FER-2013's crops")
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="mix pairs of training faces and their targets, with weights "
                              "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -291,6 +295,11 @@ def main(argv=None):
                                              args.teacher_weight)
         print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views, weight "
               f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
+    if args.crops != "fer":
+        started_crops = time.time()
+        train.images, val.images = (served.as_cropped(split.images, args.crops)
+                                    for split in (train, val))
+        print(f"crops: {args.crops} ({time.time() - started_crops:.0f} s)", flush=True)
     train_ds = Batches(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,

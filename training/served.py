@@ -1,0 +1,56 @@
+"""FER-2013 faces cut as the server cuts them, to train and score a model on
+the crops it is served.
+
+The server finds a face with BlazeFace and cuts it with `align.crop_aligned`:
+rotated upright on the eyes and framed on the landmarks, not FER-2013's own
+box. Here each 48x48 face is upscaled, set in a frame (grey for the detector,
+which wants context around a face; mirrored edges for the crop, so that a crop
+reaching past the face shows face-like surroundings rather than a grey band),
+found by the short-range model (the one that follows a webcam face) and cut
+the server's way. A face the detector misses stays as it is.
+
+    crops, found = served_crops(split.images)
+"""
+import cv2
+import numpy as np
+
+from webapp.vision.align import crop_aligned
+
+UPSCALE = 4
+DETECTOR = "blazeface_short"
+CROPS = ("fer", "served")  # the choices of --crops in train and evaluate
+
+
+def served_crop(face, detector, upscale=UPSCALE):
+    """One 48x48 face as the server would crop it from a photo of it, or None
+    where the detector finds no face with landmarks."""
+    big = cv2.resize(face, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+    pad = big.shape[0] // 2
+    framed = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=128)
+    found = detector.detect(framed)
+    if not found or found[0].keypoints is None:
+        return None
+    mirrored = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    return crop_aligned(mirrored, found[0].box, found[0].keypoints, size=face.shape)
+
+
+def served_crops(images, detector=None):
+    """(crops (N, 48, 48) uint8, found (N,) bool): each face cut the server's
+    way, or left as it is where no face was found."""
+    if detector is None:
+        from webapp.vision.detect import make_detector  # the TFLite runtime: only here
+
+        detector = make_detector(DETECTOR)
+    crops, found = [], []
+    for face in images:
+        crop = served_crop(face, detector)
+        crops.append(face if crop is None else crop)
+        found.append(crop is not None)
+    return np.stack(crops) if crops else images.copy(), np.array(found, bool)
+
+
+def as_cropped(images, crops):
+    """The faces as `--crops` names them: FER-2013's own, or the server's."""
+    if crops not in CROPS:
+        raise ValueError(f"unknown crops {crops!r}; choose from {CROPS}")
+    return images if crops == "fer" else served_crops(images)[0]
