@@ -11,7 +11,8 @@ alike; the last line is then the cost ratio of the first to the last.
 With `--data`, each model is also scored as served (its card's views) on a
 FER-2013 split (PublicTest by default: choices are made there, PrivateTest is
 for the final figure) and a table of accuracy against cost is printed, the
-first model being the reference for the cost column.
+first model being the reference for the cost column; its last column is the
+accuracy on the same faces cut as the server cuts them (training.served).
 """
 import argparse
 import json
@@ -88,14 +89,20 @@ def score(candidates, data_path, ferplus_path, split_name):
     from training import metrics
     from training.evaluate import predict_split
 
+    from training.served import served_crops
+
     split = data.load_splits(data_path, ferplus_path)[split_name]
+    cut_as_served = served_crops(split.images)[0]
     scores = []
     for candidate in candidates:
-        probabilities = predict_split(candidate.path, split.images, candidate.classifier.tta_zooms)
+        views = candidate.classifier.tta_zooms
+        probabilities = predict_split(candidate.path, split.images, views)
         summary = metrics.summarize(probabilities, split.labels)
         recall = {label: figures["recall"] for label, figures in summary["per_class"].items()}
+        served = predict_split(candidate.path, cut_as_served, views).argmax(axis=1)
         scores.append({
             "accuracy": summary["accuracy"], "fear": recall["fear"], "disgust": recall["disgust"],
+            "served": float((served == split.labels).mean()),
             "ferplus": (metrics.majority_accuracy(probabilities, split.votes)
                         if split.votes is not None else None),
         })
@@ -105,15 +112,15 @@ def score(candidates, data_path, ferplus_path, split_name):
 def print_table(candidates, scores, split_name):
     reference = percentile_ms(candidates[0].face_seconds, 50)
     print(f"\n| model | views | M MACs a view | ms a face | cost vs first | {split_name} "
-          f"| fear recall | disgust recall | FER+ majority |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"| fear recall | disgust recall | FER+ majority | served crops |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for candidate, figures in zip(candidates, scores):
         face_ms = percentile_ms(candidate.face_seconds, 50)
         ferplus = f"{figures['ferplus']:.2%}" if figures["ferplus"] is not None else "-"
         print(f"| {candidate.name} | {candidate.views} "
               f"| {multiply_accumulates(candidate.model) / 1e6:.1f} | {face_ms:.3f} "
               f"| {face_ms / reference:.2f} | {figures['accuracy']:.2%} | {figures['fear']:.3f} "
-              f"| {figures['disgust']:.3f} | {ferplus} |")
+              f"| {figures['disgust']:.3f} | {ferplus} | {figures['served']:.2%} |")
 
 
 def parse_args():

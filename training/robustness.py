@@ -102,13 +102,13 @@ def main(argv=None):
     print(f"{'model':<40}" + "".join(f"{name:>13}" for name in CONDITIONS))
     for model_path in args.models:
         accuracies = condition_accuracies(model_path, split)
-        print(f"{os.path.basename(model_path):<40}"
+        print(f"{model_path:<40}"
               + "".join(f"{accuracies[name]:>13.2%}" for name in CONDITIONS))
     if args.samples:
         for model_path in args.models:
             answers = sample_answers(model_path, args.samples)
             right = sum(label == answer for label, answer in answers.values())
-            print(f"{os.path.basename(model_path)}: labelled sample photos {right}/{len(answers)}: "
+            print(f"{model_path}: labelled sample photos {right}/{len(answers)}: "
                   + ", ".join(f"{label}->{answer}" for label, answer in answers.values()))
 
 
