@@ -89,10 +89,12 @@ def test_serving_preprocessing_matches_training():
     from training import train
 
     pixels = (np.arange(48 * 48) % 256).astype(np.uint8).reshape(1, 48, 48)
-    batch = next(iter(train.make_dataset(pixels.repeat(2, 0), np.zeros((2, 7), np.float32),
-                                         np.ones(2, np.float32), batch_size=2)))
+    from keras import ops
+
+    batch = train.Batches(pixels.repeat(2, 0), np.zeros((2, 7), np.float32),
+                          np.ones(2, np.float32), batch_size=2)[0]
     served = preprocess.normalize(preprocess.crop_face(pixels[0], [0, 0, 48, 48])[..., None])
-    assert np.allclose(batch[0].numpy()[0], served)
+    assert np.allclose(ops.convert_to_numpy(batch[0])[0], served)
     with open(os.path.join(os.path.dirname(__file__), "..", "models", "emotion.json")) as f:
         card = json.load(f)
     assert card["input_scale"] == pytest.approx(preprocess.INPUT_SCALE)

@@ -160,7 +160,7 @@ class Batches(keras.utils.PyDataset):
         self.mixup_alpha, self.teacher, self.teacher_weight = mixup_alpha, teacher, teacher_weight
         self.order = np.arange(len(images))
         self.shuffler = np.random.default_rng(seed)
-        self.seed = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.on_epoch_end()
 
     def __len__(self):
@@ -179,7 +179,7 @@ class Batches(keras.utils.PyDataset):
             # Under a mixed-precision policy the augmentation layers answer in 16 bits.
             x = ops.cast(ops.clip(self.augment(x, training=True), 0.0, 255.0), "float32")
         if self.mixup_alpha > 0:
-            x, y, w = mixup(x, y, w, self.mixup_alpha, seed=self.seed)
+            x, y, w = mixup(x, y, w, self.mixup_alpha, seed=self.seed_generator)
         x = x * INPUT_SCALE + INPUT_OFFSET
         if self.teacher is not None:
             y = (1.0 - self.teacher_weight) * y + self.teacher_weight * self.teacher(x)
