@@ -88,7 +88,6 @@ def score(candidates, data_path, ferplus_path, split_name):
     """Accuracy figures of each candidate as served on one FER-2013 split."""
     from training import metrics
     from training.evaluate import predict_split
-
     from training.served import served_crops
 
     split = data.load_splits(data_path, ferplus_path)[split_name]
