@@ -10,7 +10,6 @@ distance: its centre along the eyes -> mouth axis, and its side.
 """
 import argparse
 
-import cv2
 import numpy as np
 
 from common import cpu_summary, fer2013_path
@@ -18,18 +17,16 @@ from common import cpu_summary, fer2013_path
 
 def measure(images, detector, upscale=4):
     """(centre along eyes->mouth, side) per face found, in eyes-to-mouth units."""
+    from training.served import detect_in_frame
     from webapp.vision.align import EYE_LEFT, EYE_RIGHT, MOUTH
 
     centres, sides, found = [], [], 0
     for face in images:
-        big = cv2.resize(face, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
-        pad = big.shape[0] // 2
-        framed = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=128)
-        detections = detector.detect(framed)
-        if not detections or detections[0].keypoints is None:
+        detection, _, pad = detect_in_frame(face, detector, upscale)
+        if detection is None:
             continue
         found += 1
-        points = (detections[0].keypoints - pad) / upscale  # FER-2013 pixels
+        points = (detection.keypoints - pad) / upscale  # FER-2013 pixels
         eyes = (points[EYE_LEFT] + points[EYE_RIGHT]) / 2
         down = points[MOUTH] - eyes
         distance = np.hypot(*down)

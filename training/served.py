@@ -21,17 +21,24 @@ DETECTOR = "blazeface_short"
 CROPS = ("fer", "served")  # the choices of --crops in train and evaluate
 
 
-def served_crop(face, detector, upscale=UPSCALE):
-    """One 48x48 face as the server would crop it from a photo of it, or None
-    where the detector finds no face with landmarks."""
+def detect_in_frame(face, detector, upscale=UPSCALE):
+    """(the Detection with landmarks or None, the face upscaled, the frame's width
+    on each side): the face upscaled and set in a grey frame half its size."""
     big = cv2.resize(face, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
     pad = big.shape[0] // 2
     framed = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=128)
     found = detector.detect(framed)
-    if not found or found[0].keypoints is None:
+    return (found[0] if found and found[0].keypoints is not None else None), big, pad
+
+
+def served_crop(face, detector, upscale=UPSCALE):
+    """One 48x48 face as the server would crop it from a photo of it, or None
+    where the detector finds no face with landmarks."""
+    found, big, pad = detect_in_frame(face, detector, upscale)
+    if found is None:
         return None
     mirrored = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    return crop_aligned(mirrored, found[0].box, found[0].keypoints, size=face.shape)
+    return crop_aligned(mirrored, found.box, found.keypoints, size=face.shape)
 
 
 def served_crops(images, detector=None):
