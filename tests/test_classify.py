@@ -92,6 +92,25 @@ def test_view_averaging_makes_a_face_and_its_mirror_agree():
     assert not np.allclose(plain.predict([crop])[0], a, atol=1e-3)
 
 
+def test_first_views_take_each_face_round_the_cycle_of_views():
+    rng = np.random.default_rng(4)
+    crops = list(rng.integers(0, 255, (2, *INPUT_SIZE), dtype=np.uint8))
+    classifier = EmotionClassifier(tta_zooms=(1.0, 1.05))
+    plain = EmotionClassifier(tta_zooms=())
+    each_view = plain.predict(list(tta_views(np.stack(crops[:1]), classifier.tta_zooms)))
+    one_at_a_time = [classifier.predict(crops[:1], views=1, first_views=[k])[0] for k in range(4)]
+    assert np.allclose(one_at_a_time, each_view, atol=1e-5)
+    assert np.allclose(np.mean(one_at_a_time, axis=0), classifier.predict(crops[:1])[0], atol=1e-5)
+    # two views from the last one wrap round to the first
+    wrapped = classifier.predict(crops[:1], views=2, first_views=[3])[0]
+    assert np.allclose(wrapped, each_view[[3, 0]].mean(axis=0), atol=1e-5)
+    # faces of one batch each start where they are in their own cycle
+    batch = classifier.predict(crops, views=1, first_views=[2, 1])
+    assert np.allclose(batch[0], each_view[2], atol=1e-5)
+    assert np.allclose(batch[1], classifier.predict(crops[1:], views=1, first_views=[1])[0],
+                       atol=1e-5)
+
+
 def test_tta_views_are_mirrors_and_zooms_of_each_crop_in_view_order():
     rng = np.random.default_rng(3)
     crops = rng.integers(0, 255, (3, *INPUT_SIZE), dtype=np.uint8)

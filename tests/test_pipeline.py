@@ -123,9 +123,9 @@ class CountingClassifier:
     def __getattr__(self, name):
         return getattr(self.classifier, name)
 
-    def predict(self, crops, views=None):
+    def predict(self, crops, views=None, first_views=None):
         self.faces.append(len(crops))
-        return self.classifier.predict(crops, views)
+        return self.classifier.predict(crops, views, first_views)
 
 
 @pytest.fixture()
@@ -178,6 +178,19 @@ def test_views_adapt_to_load():
     with engine.working():
         assert engine.in_work == 1 and engine.views_for_load() == 4
     assert engine.in_work == 0
+
+
+def test_a_stream_with_one_view_a_classification_goes_round_all_the_views():
+    engine = Engine(tta_zooms=(1.0, 1.05))
+    # no smoothing, every frame classified and scanned alike: what is shown is each raw answer
+    session = engine.session(views=1, classify_interval=0, tau=0, full_scan_every=1)
+    frame = scene(640, 480)
+    shown = [np.array(list(session.process(frame, i / 15)["faces"][0]["scores"].values()))
+             for i in range(8)]
+    assert not np.allclose(shown[0], shown[1], atol=1e-3)  # another view, not the same one
+    assert np.allclose(shown[:4], shown[4:], atol=1e-4)  # a cycle of four
+    every_view = np.array(list(engine.analyze(frame)["faces"][0]["scores"].values()))
+    assert np.allclose(np.mean(shown[:4], axis=0), every_view, atol=1e-3)
 
 
 def test_a_face_keeps_its_id_when_the_stream_changes_resolution(engine):

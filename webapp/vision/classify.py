@@ -74,16 +74,24 @@ class EmotionClassifier:
         """Views per face with every test-time view: 2 per zoom (plain, mirrored)."""
         return 2 * len(self.tta_zooms) if self.tta_zooms else 1
 
-    def predict(self, face_crops, views=None):
+    def predict(self, face_crops, views=None, first_views=None):
         """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255,
         each the mean over `views` test-time views (default: all; 1: the crop alone,
-        2: and its mirror image, 4: and both at the next zoom...)."""
+        2: and its mirror image, 4: and both at the next zoom...).
+
+        `first_views` (one per crop) starts each crop's views at that place in
+        the cycle of all views, wrapping round: a stream that classifies a face
+        one view at a time, from first views 0, 1, 2, 3, sees every view in
+        four classifications."""
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         count = len(face_crops)
         crops = np.stack(face_crops)
         views = self.max_views if views is None else min(views, self.max_views)
-        if views > 1:
-            crops = tta_views(crops, self.tta_zooms[:views // 2])
-        x = normalize(crops[..., None], self.input_scale, self.input_offset)
+        first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
+        chosen = (first[None, :] + np.arange(views)[:, None]) % self.max_views  # (views, N)
+        every_view = tta_views(crops, self.tta_zooms) if self.tta_zooms else crops
+        every_view = every_view.reshape(self.max_views, count, *crops.shape[1:])
+        x = every_view[chosen, np.arange(count)].reshape(-1, *crops.shape[1:])
+        x = normalize(x[..., None], self.input_scale, self.input_offset)
         return mean_of_views(self._model().predict(x), count)

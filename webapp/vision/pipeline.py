@@ -117,13 +117,17 @@ class Engine:
         return crop_aligned(gray, detection.box, detection.keypoints,
                             self.classifier.input_size, align=self.align)
 
-    def classify(self, gray, detections, views=None):
-        """(the detections that lie in the image, their raw probabilities)."""
+    def classify(self, gray, detections, views=None, first_views=None):
+        """(the detections that lie in the image, their raw probabilities);
+        `first_views`: where each detection's views start (classifier.predict)."""
         crops = [self.crop(gray, detection) for detection in detections]
-        kept = [(d, crop) for d, crop in zip(detections, crops) if crop is not None]
-        probabilities = self.classifier.predict([crop for _, crop in kept],
-                                                views or self.views_for_load())
-        return [d for d, _ in kept], probabilities
+        first_views = first_views or [0] * len(detections)
+        kept = [(d, crop, first) for d, crop, first in zip(detections, crops, first_views)
+                if crop is not None]
+        probabilities = self.classifier.predict([crop for _, crop, _ in kept],
+                                                views or self.views_for_load(),
+                                                [first for _, _, first in kept])
+        return [d for d, _, _ in kept], probabilities
 
     def analyze(self, image):
         """Faces in one image (BGR or grayscale), ids numbered from 1. The
@@ -166,6 +170,9 @@ class StreamSession:
     box has moved or changed size a lot (Tracker.due); in between it keeps
     its last (smoothed) emotion. `classify_interval=0` classifies every face
     of every frame. `views` fixes the test-time views (default: by load).
+    With fewer views than all, each classification of a face takes the next
+    ones in the cycle of views, so that the smoothed emotion of a steady face
+    draws on all of them within a few classifications.
     Not thread-safe: one frame at a time per session.
     """
 
@@ -211,11 +218,16 @@ class StreamSession:
         matches = self.tracker.match([d.box for d in detections])
         due = [i for i, d in enumerate(detections)
                if self.tracker.due(matches.get(i), d.box, timestamp)]
+        views = self.views or self.engine.views_for_load()
+        first_views = [matches[i].views_seen if i in matches else 0 for i in due]
         classified, probabilities = self.engine.classify(
-            gray, [detections[i] for i in due], self.views)
+            gray, [detections[i] for i in due], views, first_views)
         fresh = dict(zip((id(d) for d in classified), probabilities))
         tracks = self.tracker.update([d.box for d in detections],
                                      [fresh.get(id(d)) for d in detections], timestamp, matches)
+        for detection, track in zip(detections, tracks):
+            if track is not None and id(detection) in fresh:
+                track.views_seen += views
         self.frames += 1
         faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index)
                  for t in tracks if t is not None and t.hits >= self.tracker.min_hits]

@@ -52,6 +52,7 @@ class Track:
     classified_box: np.ndarray  # the box they were computed on
     hits: int = 1
     missed: int = field(default=0)
+    views_seen: int = 0  # test-time views classified so far (the engine's count)
 
 
 class Tracker:
