@@ -376,6 +376,26 @@ def test_mixup_batches_are_float32_under_a_mixed_precision_policy():
     assert np.allclose(keras.ops.convert_to_numpy(y).sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_mixed_crops_give_each_face_one_version_or_the_other():
+    from training.train import Batches
+
+    black, white = np.zeros((64, 48, 48), np.uint8), np.full((64, 48, 48), 255, np.uint8)
+    targets = np.eye(len(EMOTIONS), dtype=np.float32)[np.arange(64) % 7]
+    batches = Batches(black, targets, np.ones(64, np.float32), 32, alternates=white)
+    faces = np.concatenate([keras_numpy(batches[i][0]) for i in range(len(batches))])
+    means = faces.reshape(64, -1).mean(axis=1)
+    assert set(np.round(means, 4)) == {-1.0, 1.0}  # each face wholly one version
+    assert 16 <= (means > 0).sum() <= 48  # about half of each
+    plain = Batches(black, targets, np.ones(64, np.float32), 32)
+    assert (keras_numpy(plain[0][0]) == -1.0).all()
+
+
+def keras_numpy(tensor):
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
         tmp_path, monkeypatch):
     from training import evaluate, train

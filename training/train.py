@@ -27,6 +27,9 @@ from training import data, models, narrow, served  # noqa: E402
 from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
 
 
+TRAINING_CROPS = (*served.CROPS, "mixed")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", help=f"FER-2013 CSV (.csv or .csv.gz); default ${data.DATA_ENV}")
@@ -46,10 +49,12 @@ def parse_args(argv=None):
                         help="the teachers (.keras) answer each batch as the student sees it, "
                              "augmented and mixed, rather than once for the clean faces "
                              "(consistent distillation)")
-    parser.add_argument("--crops", choices=served.CROPS, default="fer",
-                        help="train and validate on FER-2013's own crops, or on the faces cut "
-                             "as the server cuts them (training.served); teachers given as "
-                             "--teacher (not online) answer for FER-2013's crops")
+    parser.add_argument("--crops", choices=TRAINING_CROPS, default="fer",
+                        help="train and validate on FER-2013's own crops, on the faces cut "
+                             "as the server cuts them (training.served), or on both (mixed: "
+                             "each training face is either, at random; validation on both); "
+                             "teachers given as --teacher (not online) answer for FER-2013's "
+                             "crops")
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="mix pairs of training faces and their targets, with weights "
                              "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -150,12 +155,14 @@ class Batches(keras.utils.PyDataset):
     the backend's own ops (TensorFlow on a CPU, JAX on a GPU). With `augment`,
     shuffled each epoch, augmented and mixed; with `teacher` (a function of the
     model's input), its answer for the batch as given to the model makes up
-    `teacher_weight` of the targets."""
+    `teacher_weight` of the targets; with `alternates` (another version of each
+    image), each face of a batch is one or the other, at random."""
 
     def __init__(self, images, targets, weights, batch_size, augment=None, seed=0,
-                 mixup_alpha=0.0, teacher=None, teacher_weight=0.0):
+                 mixup_alpha=0.0, teacher=None, teacher_weight=0.0, alternates=None):
         super().__init__()
         self.images, self.targets, self.weights = images, targets, weights
+        self.alternates = alternates
         self.batch_size, self.augment = batch_size, augment
         self.mixup_alpha, self.teacher, self.teacher_weight = mixup_alpha, teacher, teacher_weight
         self.order = np.arange(len(images))
@@ -172,7 +179,11 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        x = ops.convert_to_tensor(self.images[rows][..., None], "float32")
+        images = self.images[rows]
+        if self.alternates is not None:
+            swapped = self.shuffler.random(len(rows)) < 0.5
+            images = np.where(swapped[:, None, None], self.alternates[rows], images)
+        x = ops.convert_to_tensor(images[..., None], "float32")
         y = ops.convert_to_tensor(self.targets[rows], "float32")
         w = ops.convert_to_tensor(self.weights[rows], "float32")
         if self.augment is not None:
@@ -295,18 +306,25 @@ def main(argv=None):
                                              args.teacher_weight)
         print(f"teachers {', '.join(args.teacher)}: {len(args.teacher_views) * 2} views, weight "
               f"{args.teacher_weight} ({time.time() - started_teacher:.0f} s)", flush=True)
+    alternates = None
+    val_images, val_targets = val.images, val.targets("fer2013")
     if args.crops != "fer":
         started_crops = time.time()
-        train.images, val.images = (served.as_cropped(split.images, args.crops)
-                                    for split in (train, val))
+        cut = [served.served_crops(split.images)[0] for split in (train, val)]
+        if args.crops == "mixed":
+            alternates = cut[0]
+            val_images = np.concatenate([val.images, cut[1]])
+            val_targets = np.concatenate([val_targets, val_targets])
+        else:
+            train.images, val_images = cut
         print(f"crops: {args.crops} ({time.time() - started_crops:.0f} s)", flush=True)
     train_ds = Batches(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
-        teacher=online, teacher_weight=args.teacher_weight,
+        teacher=online, teacher_weight=args.teacher_weight, alternates=alternates,
     )
-    val_targets = val.targets("fer2013")
-    val_ds = Batches(val.images, val_targets, np.ones(len(val), np.float32), args.batch_size)
+    val_ds = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
+                     args.batch_size)
 
     model = models.build(args.arch, **({"weights": args.weights} if args.weights else {}))
     if args.init:
