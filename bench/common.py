@@ -82,6 +82,12 @@ def jpeg(frame, quality=80):
     return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
 
+def clip_jpegs(name):
+    """A sample clip's frames as JPEG bytes, and its fps; (None, None) if it is missing."""
+    frames, fps = read_clip(name)
+    return (None, None) if frames is None else ([jpeg(frame) for frame in frames], fps)
+
+
 def percentile_ms(seconds, q):
     return float(np.percentile(seconds, q) * 1000)
 

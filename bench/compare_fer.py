@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from common import (
-    CLIPS, REPO_ROOT, cpu_summary, jpeg, percentile_ms, pin_to_one_core, read_clip,
+    CLIPS, REPO_ROOT, clip_jpegs, cpu_summary, percentile_ms, pin_to_one_core,
 )
 
 
@@ -67,11 +67,10 @@ def compare_accuracy(data_path):
 def compare_speed(clip_name):
     from webapp.vision.pipeline import Engine
 
-    frames, fps = read_clip(clip_name)
-    if frames is None:
+    encoded, fps = clip_jpegs(clip_name)
+    if encoded is None:
         print(f"speed: {clip_name} not found, skipped")
         return
-    encoded = [jpeg(frame) for frame in frames]
     engine, detector = Engine(), fer_detector(True)
     for data in encoded[:10]:
         engine.analyze_bytes(data)
@@ -91,12 +90,12 @@ def compare_speed(clip_name):
         faces = detector.detect_emotions(image)
         timings["fer"].append(time.perf_counter() - started)
         found["fer"] += bool(faces)
-    print(f"{clip_name}: {len(frames)} frames 640x480, one core, JPEG bytes -> emotions")
+    print(f"{clip_name}: {len(encoded)} frames 640x480, one core, JPEG bytes -> emotions")
     for name in timings:
         print(f"  {name:17s}: median {percentile_ms(timings[name], 50):6.2f} ms  "
               f"p95 {percentile_ms(timings[name], 95):6.2f} ms  "
               f"mean {np.mean(timings[name]) * 1000:6.2f} ms  "
-              f"face found in {found[name]}/{len(frames)} frames")
+              f"face found in {found[name]}/{len(encoded)} frames")
     for name in runs:
         print(f"  {name} is {np.median(timings['fer']) / np.median(timings[name]):.1f}x faster "
               f"per frame than fer (median), {np.mean(timings['fer']) / np.mean(timings[name]):.1f}x"

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from common import CLIPS, cpu_summary, fer2013_path, jpeg, percentile_ms, pin_to_one_core, read_clip
+from common import CLIPS, clip_jpegs, cpu_summary, fer2013_path, percentile_ms, pin_to_one_core
 from webapp.vision.classify import EmotionClassifier
 from webapp.vision.track import Tracker
 
@@ -97,11 +97,10 @@ def cost_table(model_path, rounds=500):
 def compare_on_clip(clip_name):
     from webapp.vision.pipeline import Engine
 
-    frames, fps = read_clip(clip_name)
-    if frames is None:
+    encoded, fps = clip_jpegs(clip_name)
+    if encoded is None:
         print(f"\n{clip_name}: not found, skipped")
         return
-    encoded = [jpeg(frame) for frame in frames]
     engine = Engine()
     sessions = {views: engine.session(views=views) for views in (4, 1)}
     timings = {views: [] for views in sessions}
@@ -114,7 +113,7 @@ def compare_on_clip(clip_name):
             labels[views].append(faces[0]["emotion"] if faces else None)
     both = [(a, b) for a, b in zip(labels[4], labels[1]) if a and b]
     agree = sum(a == b for a, b in both)
-    print(f"\n{clip_name}: {len(frames)} frames 640x480, one core, JPEG bytes -> emotions")
+    print(f"\n{clip_name}: {len(encoded)} frames 640x480, one core, JPEG bytes -> emotions")
     for views in sessions:
         print(f"  {views} view(s) a classification: median "
               f"{percentile_ms(timings[views], 50):.2f} ms, "
