@@ -183,6 +183,16 @@ def test_training_resumes_from_its_backup(tmp_path, tiny_csv):
     train.main(args + ["--epochs", "2"])
     epochs = [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1"]
+    # Resumed again, an epoch that does not beat the best logged leaves best.keras alone.
+    log = (run / "log.csv").read_text().splitlines()
+    column = log[0].split(",").index("val_accuracy")
+    first = log[1].split(",")
+    first[column] = "1.0"
+    (run / "log.csv").write_text("\n".join([log[0], ",".join(first), *log[2:]]) + "\n")
+    best = (run / "best.keras").read_bytes()
+    train.main(args + ["--epochs", "3"])
+    assert (run / "best.keras").read_bytes() == best
+    assert len((run / "log.csv").read_text().splitlines()) == 4
 
 
 def test_real_fer2013_rows_load(tmp_path):
@@ -192,7 +202,8 @@ def test_real_fer2013_rows_load(tmp_path):
     assert splits["Training"].labels.max() < 7
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_wide",
+                                  "mobilenet_v2"])
 def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     from training import models
 
@@ -240,7 +251,8 @@ def test_unknown_architecture_is_a_clear_error():
         models.build("resnet1000")
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_wide",
+                                  "mobilenet_v2"])
 def test_class_offsets_fold_into_each_architecture_as_a_prior_correction(name):
     from training import models
     from training.class_bias import apply_bias, fold_into_model

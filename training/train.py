@@ -12,6 +12,7 @@ The code runs on any Keras backend: TensorFlow by default, or JAX on a GPU
 (KERAS_BACKEND=jax; TensorFlow is then not needed to train, only to export).
 """
 import argparse
+import csv
 import json
 import os
 import sys
@@ -262,6 +263,17 @@ def compile_model(model, args, steps_per_epoch):
     )
 
 
+def best_logged(log_path):
+    """The best validation accuracy in a run's log (None if it has none): a
+    resumed run replaces its best.keras only with a better epoch."""
+    if not os.path.isfile(log_path):
+        return None
+    with open(log_path, newline="") as f:
+        scores = [float(row["val_accuracy"]) for row in csv.DictReader(f)
+                  if row.get("val_accuracy")]
+    return max(scores, default=None)
+
+
 def limit_threads(threads):
     """CPU threads for TensorFlow's kernels (other backends: their own settings)."""
     if keras.backend.backend() == "tensorflow":
@@ -332,6 +344,7 @@ def main(argv=None):
     compile_model(model, args, steps_per_epoch=len(train) // args.batch_size)
     model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
+    best_path, log_path = os.path.join(args.out, "best.keras"), os.path.join(args.out, "log.csv")
     callbacks = [
         # Kept after the run ends, so re-running with more --epochs extends it.
         keras.callbacks.BackupAndRestore(os.path.join(args.out, "backup"),
@@ -339,11 +352,11 @@ def main(argv=None):
         # With --ema, the checkpoints below hold the averaged weights.
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(args.out, "best.keras"), monitor="val_accuracy", mode="max",
-            save_best_only=True, verbose=1,
+            best_path, monitor="val_accuracy", mode="max", save_best_only=True, verbose=1,
+            initial_value_threshold=best_logged(log_path) if os.path.isfile(best_path) else None,
         ),
         keras.callbacks.ModelCheckpoint(os.path.join(args.out, "last.keras")),
-        keras.callbacks.CSVLogger(os.path.join(args.out, "log.csv"), append=True),
+        keras.callbacks.CSVLogger(log_path, append=True),
     ]
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(
