@@ -83,6 +83,12 @@ def vgg_late(num_classes=len(EMOTIONS)):
     return vgg(num_classes, widths=(16, 64, 160, 320), depths=(1, 2, 2, 2), name="vgg_late")
 
 
+def vgg_wide(num_classes=len(EMOTIONS)):
+    """`vgg` with twice the filters in every stage, a teacher: 4.8M parameters and
+    about four times the work a view."""
+    return vgg(num_classes, widths=(64, 128, 256, 512), name="vgg_wide")
+
+
 def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
     """MobileNetV2 on the 48x48 grayscale face, upsampled to 96x96 RGB.
 
@@ -103,7 +109,7 @@ def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
 
 
 ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "vgg_slim": vgg_slim,
-                 "vgg_late": vgg_late, "mobilenet_v2": mobilenet_v2}
+                 "vgg_late": vgg_late, "vgg_wide": vgg_wide, "mobilenet_v2": mobilenet_v2}
 
 
 def build(name, **kwargs):
