@@ -497,6 +497,32 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     assert not (student_run / "teacher_targets.npy").exists()
 
 
+def test_recipe_trains_teachers_side_by_side_then_a_student_from_them(tmp_path, tiny_csv):
+    from training import recipe
+
+    out = tmp_path / "recipe"
+    args = ["--data", tiny_csv, "--out", str(out), "--teachers", "2",
+            "--teacher-arch", "mini_xception", "--teacher-epochs", "1",
+            "--student-arch", "mini_xception", "--student-epochs", "1", "--batch-size", "16"]
+    recipe.main(args)
+    seeds = [json.loads((out / f"teacher{i}" / "config.json").read_text())["seed"]
+             for i in range(2)]
+    assert seeds[0] != seeds[1]
+    student = json.loads((out / "student" / "config.json").read_text())
+    assert student["teacher_online"] and student["teacher"] == [
+        str(out / f"teacher{i}" / "best.keras") for i in range(2)]
+    assert "teachers" in (out / "student.log").read_text()  # it learnt from them
+    assert (out / "student" / "best.keras").is_file()
+
+
+def test_recipe_names_the_log_of_a_stage_that_failed(tmp_path, tiny_csv):
+    from training import recipe
+
+    with pytest.raises(RuntimeError, match="teacher0.log"):
+        recipe.main(["--data", tiny_csv, "--out", str(tmp_path / "r"), "--teachers", "1",
+                     "--teacher-arch", "no_such_network", "--teacher-epochs", "1"])
+
+
 def test_the_shipped_models_card_states_what_evaluate_measures():
     """The model card's PrivateTest figures are what `training.evaluate`
     computes for the shipped file, with the views the server uses."""
