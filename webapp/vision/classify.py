@@ -90,8 +90,10 @@ class EmotionClassifier:
         views = self.max_views if views is None else min(views, self.max_views)
         first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
         chosen = (first[None, :] + np.arange(views)[:, None]) % self.max_views  # (views, N)
-        every_view = tta_views(crops, self.tta_zooms) if self.tta_zooms else crops
-        every_view = every_view.reshape(self.max_views, count, *crops.shape[1:])
+        # Views come in zoom order (2 a zoom): zoom no further than the last one chosen.
+        zooms = self.tta_zooms[:chosen.max() // 2 + 1]
+        every_view = tta_views(crops, zooms) if zooms else crops
+        every_view = every_view.reshape(-1, count, *crops.shape[1:])
         x = every_view[chosen, np.arange(count)].reshape(-1, *crops.shape[1:])
         x = normalize(x[..., None], self.input_scale, self.input_offset)
         return mean_of_views(self._model().predict(x), count)
