@@ -71,7 +71,7 @@ def student_command(args, teachers):
 def accelerator_share(count):
     """Environment for one of `count` processes on one accelerator: JAX would
     otherwise give its first process most of the GPU's memory."""
-    return {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / count:.3f}"}
+    return {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / max(count, 1):.3f}"}
 
 
 def run_stages(name, commands, env=None):
