@@ -485,7 +485,7 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
                 "--batch-size", "32", "--out", str(teacher_run)])
     teacher = str(teacher_run / "best.keras")
-    answers = keras.ops.convert_to_numpy(train.online_teacher([teacher], (1.0, 1.05))(x))
+    answers = keras.ops.convert_to_numpy(train.OnlineTeacher([teacher], (1.0, 1.05))(x))
     assert answers.shape == (32, len(EMOTIONS))
     assert np.allclose(answers.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(answers - evaluate.predict_split(teacher, images, (1.0, 1.05))).max() < 1e-3
@@ -567,6 +567,53 @@ faces = evaluate.normalize(data.load_splits(csv)["PrivateTest"].images[..., None
 np.save(out + "/answers.npy",
         predict.predict_keras(predict.load_model(out + "/student/best.keras"), faces))
 """
+
+
+JAX_BATCHES = """
+import sys
+import keras
+import numpy as np
+from training import data, models, train
+
+csv, teacher_path = sys.argv[1], sys.argv[2]
+models.build("mini_xception").save(teacher_path)
+split = data.load_splits(csv)["Training"]
+targets = split.targets()
+
+
+def batches(compile):
+    made = train.Batches(split.images, targets, np.ones(len(targets), np.float32), 16,
+                         augment=train.augmenter(5), seed=5, mixup_alpha=0.2,
+                         teacher=train.OnlineTeacher([teacher_path], (1.0, 1.05)),
+                         teacher_weight=0.5)
+    if not compile:
+        made.transform = made.transformed
+    return [[keras.ops.convert_to_numpy(t) for t in made[i]] for i in range(3)]
+
+
+compiled, eager = batches(True), batches(False)
+for one, other in zip(compiled, eager):
+    for a, b in zip(one, other):
+        print("gap", float(np.abs(a - b).max()))
+print("step", float(np.abs(compiled[0][0] - compiled[1][0]).max()))
+"""
+
+
+def test_on_jax_a_batch_is_one_compiled_program_that_answers_as_eager_ops_do(tmp_path,
+                                                                             tiny_csv):
+    """On JAX the augmentation, mixup and online teacher of a batch run as one
+    compiled program (eagerly, each op costs a dispatch): batch after batch, its
+    faces, targets and weights are the eager ones, its random state advancing."""
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    finished = subprocess.run(
+        [sys.executable, "-c", JAX_BATCHES, tiny_csv, str(tmp_path / "teacher.keras")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.split("\n")
+    gaps = [float(line.split()[1]) for line in lines if line.startswith("gap")]
+    assert len(gaps) == 9 and max(gaps) < 1e-3, gaps
+    step = [float(line.split()[1]) for line in lines if line.startswith("step")]
+    assert step[0] > 0.5  # consecutive batches are other faces, augmented anew
 
 
 def test_training_runs_on_jax_without_tensorflow_and_its_model_exports(tmp_path, tiny_csv):
