@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -497,6 +498,66 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     assert not (student_run / "teacher_targets.npy").exists()
 
 
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeModel:
+    def __init__(self):
+        self.optimizer = types.SimpleNamespace(learning_rate=None)
+        self.stop_training = False
+
+
+def run_budget(seconds, epoch_seconds, peak=1e-3):
+    """TimeBudget over epochs that take `epoch_seconds[i]` on a fake clock; the
+    learning rate of each epoch run."""
+    from training import train
+
+    clock, model = FakeClock(), FakeModel()
+    budget = train.TimeBudget(seconds, peak, clock=clock)
+    budget.set_model(model)
+    budget.on_train_begin()
+    rates = []
+    for epoch, duration in enumerate(epoch_seconds):
+        budget.on_epoch_begin(epoch)
+        rates.append(model.optimizer.learning_rate)
+        clock.now += duration
+        budget.on_epoch_end(epoch)
+        if model.stop_training:
+            return rates
+    raise AssertionError("the budget never stopped training")
+
+
+def test_a_time_budget_runs_the_whole_schedule_in_the_epochs_that_fit():
+    peak = 1e-3
+    rates = run_budget(100, [10] * 50, peak)
+    assert len(rates) == 10  # ten epochs of 10 s fit in 100 s
+    assert rates[0] == pytest.approx(peak / 10) and rates[1] == pytest.approx(peak)
+    assert all(a > b for a, b in zip(rates[1:], rates[2:]))  # then it only decays
+    assert rates[-1] < 0.1 * peak
+    # A slow first epoch (compiling) is not taken as the pace of the rest.
+    rates = run_budget(100, [40] + [10] * 50, peak)
+    assert len(rates) == 7 and rates[-1] < 0.2 * peak
+    assert len(run_budget(100, [60] + [10] * 50, peak)) == 5
+    assert len(run_budget(100, [120] + [10] * 50, peak)) == 1
+
+
+def test_a_run_given_minutes_stops_on_its_own(tmp_path, tiny_csv):
+    from training import train
+
+    run = tmp_path / "run"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--minutes", "0.3",
+                "--epochs", "1000", "--batch-size", "16", "--out", str(run)])
+    with open(run / "log.csv", newline="") as f:
+        epochs = list(csv.DictReader(f))
+    assert 1 <= len(epochs) < 1000
+    assert (run / "best.keras").is_file()
+
+
 def test_recipe_trains_teachers_side_by_side_then_a_student_from_them(tmp_path, tiny_csv):
     from training import recipe
 
@@ -513,6 +574,16 @@ def test_recipe_trains_teachers_side_by_side_then_a_student_from_them(tmp_path, 
         str(out / f"teacher{i}" / "best.keras") for i in range(2)]
     assert "teachers" in (out / "student.log").read_text()  # it learnt from them
     assert (out / "student" / "best.keras").is_file()
+
+
+def test_recipe_gives_its_stages_their_time_budgets():
+    from training import recipe
+
+    args = recipe.parse_args(["--teacher-minutes", "4", "--student-minutes", "5.5"])
+    teacher, student = recipe.teacher_command(args, 0), recipe.student_command(args, ["t.keras"])
+    assert teacher[teacher.index("--minutes") + 1] == "4.0"
+    assert student[student.index("--minutes") + 1] == "5.5"
+    assert "--minutes" not in recipe.teacher_command(recipe.parse_args([]), 0)
 
 
 def test_recipe_names_the_log_of_a_stage_that_failed(tmp_path, tiny_csv):

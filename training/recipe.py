@@ -28,10 +28,15 @@ def parse_args(argv=None):
     parser.add_argument("--teachers", type=int, default=4, help="teachers trained side by side")
     parser.add_argument("--teacher-arch", default="vgg_wide")
     parser.add_argument("--teacher-epochs", type=int, default=200)
+    parser.add_argument("--teacher-minutes", type=float,
+                        help="fit each teacher's schedule into this much time (training.train "
+                             "--minutes; --teacher-epochs is then the most)")
     parser.add_argument("--also-teacher", action="append", default=[], metavar="MODEL",
                         help="an existing .keras model that teaches too (repeatable)")
     parser.add_argument("--student-arch", default="vgg")
     parser.add_argument("--student-epochs", type=int, default=300)
+    parser.add_argument("--student-minutes", type=float,
+                        help="likewise for the student")
     parser.add_argument("--student-init", help="start the student from this .keras model")
     parser.add_argument("--teacher-weight", type=float, default=0.8,
                         help="share of the teachers in the student's targets")
@@ -55,14 +60,20 @@ def common_options(args):
 def teacher_command(args, index):
     return ["--arch", args.teacher_arch, "--epochs", str(args.teacher_epochs),
             "--seed", str(args.seed + index), "--label-smoothing", "0.1",
-            "--out", os.path.join(args.out, f"teacher{index}"), *common_options(args)]
+            "--out", os.path.join(args.out, f"teacher{index}"), *common_options(args),
+            *minutes(args.teacher_minutes)]
+
+
+def minutes(budget):
+    return ["--minutes", str(budget)] if budget else []
 
 
 def student_command(args, teachers):
     command = ["--arch", args.student_arch, "--epochs", str(args.student_epochs),
                "--seed", str(args.seed + 1000), "--label-smoothing", "0",
                "--teacher-online", "--teacher-weight", str(args.teacher_weight),
-               "--out", os.path.join(args.out, "student"), *common_options(args)]
+               "--out", os.path.join(args.out, "student"), *common_options(args),
+               *minutes(args.student_minutes)]
     for teacher in teachers:
         command += ["--teacher", teacher]
     return command + (["--init", args.student_init] if args.student_init else [])

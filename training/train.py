@@ -14,6 +14,7 @@ The code runs on any Keras backend: TensorFlow by default, or JAX on a GPU
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -65,6 +66,11 @@ def parse_args(argv=None):
                                        "stage (a new learning-rate cycle), or a wider model's "
                                        "strongest channels (vgg into vgg_slim)")
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--minutes", type=float,
+                        help="fit the schedule into this much training time: each epoch's "
+                             "learning rate follows from the epochs that fit at the pace of "
+                             "the last one, and training stops when the next would not fit "
+                             "(--epochs is then the most it runs)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
@@ -282,16 +288,64 @@ def initialise_from(model, path):
         print(f"weights from {path}, narrowed to {model.name}", flush=True)
 
 
+def warmup_cosine(progress, peak):
+    """The learning rate at `progress` (0..1) of a run: a warm-up over its first
+    tenth from peak/10, then a cosine decay to peak/100."""
+    if progress < 0.1:
+        return peak / 10 + (peak - peak / 10) * progress / 0.1
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.1) / 0.9)))
+    return peak * (0.01 + 0.99 * cosine)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Runs the warm-up and cosine schedule over `seconds` of training rather
+    than a number of epochs: at each epoch the epochs that fit are estimated at
+    the pace of the last one, and training stops once the next epoch would not
+    fit (after the first, which includes compiling, only once the time is up).
+    A resumed run gets a new budget."""
+
+    def __init__(self, seconds, peak, clock=time.monotonic):
+        super().__init__()
+        self.seconds, self.peak, self.clock = seconds, peak, clock
+        self.started = self.epoch_started = self.pace = None
+
+    def on_train_begin(self, logs=None):
+        self.started = self.clock()
+
+    def expected_epochs(self, epoch):
+        """Epochs of the whole run, this one included, at the latest pace."""
+        if self.pace is None:
+            return None
+        left = self.seconds - (self.clock() - self.started)
+        return epoch + max(1, int(left // self.pace))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = self.clock()
+        total = self.expected_epochs(epoch)
+        progress = 0.0 if total is None else epoch / total
+        self.model.optimizer.learning_rate = warmup_cosine(progress, self.peak)
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        first = self.pace is None  # its time includes compiling: not the pace
+        self.pace = now - self.epoch_started
+        if now - self.started + (0 if first else self.pace) > self.seconds:
+            self.model.stop_training = True
+
+
 def compile_model(model, args, steps_per_epoch):
-    total_steps = max(1, args.epochs * steps_per_epoch)
-    warmup_steps = min(steps_per_epoch * 2, total_steps // 10)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=args.lr / 10,
-        decay_steps=total_steps - warmup_steps,
-        warmup_target=args.lr,
-        warmup_steps=warmup_steps,
-        alpha=0.01,
-    )
+    if args.minutes:
+        schedule = args.lr / 10  # set each epoch by TimeBudget
+    else:
+        total_steps = max(1, args.epochs * steps_per_epoch)
+        warmup_steps = min(steps_per_epoch * 2, total_steps // 10)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=args.lr / 10,
+            decay_steps=total_steps - warmup_steps,
+            warmup_target=args.lr,
+            warmup_steps=warmup_steps,
+            alpha=0.01,
+        )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
                                          use_ema=args.ema > 0, ema_momentum=args.ema or 0.99),
@@ -396,6 +450,8 @@ def main(argv=None):
         keras.callbacks.ModelCheckpoint(os.path.join(args.out, "last.keras")),
         keras.callbacks.CSVLogger(log_path, append=True),
     ]
+    if args.minutes:
+        callbacks.append(TimeBudget(args.minutes * 60, args.lr))
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=args.patience))
