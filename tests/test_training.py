@@ -558,6 +558,22 @@ def test_a_run_given_minutes_stops_on_its_own(tmp_path, tiny_csv):
     assert (run / "best.keras").is_file()
 
 
+def test_training_refuses_a_compiled_forward_pass_that_answers_nan(tmp_path, tiny_csv,
+                                                                   monkeypatch):
+    """As XLA's CPU backend in jax 0.11.2 does for bfloat16 max pooling: the run
+    stops at once, saying so, rather than training with meaningless validation."""
+    import keras
+
+    from training import train
+
+    monkeypatch.setattr(keras.Model, "predict_on_batch",
+                        lambda self, x: np.full((len(x), len(EMOTIONS)), np.nan, np.float32))
+    with pytest.raises(SystemExit, match="non-finite answers .*eagerly finite"):
+        train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                    "--batch-size", "16", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run" / "log.csv").exists()
+
+
 def test_recipe_trains_teachers_side_by_side_then_a_student_from_them(tmp_path, tiny_csv):
     from training import recipe
 

@@ -355,6 +355,21 @@ def compile_model(model, args, steps_per_epoch):
     )
 
 
+def check_compiled_forward(model, x, precision):
+    """Exit with a clear message when the compiled forward pass answers with NaN
+    or infinity where the eager one does not: XLA's CPU backend in jax 0.11.2
+    makes NaN of bfloat16 max pooling, which would otherwise train on, its
+    validation meaningless."""
+    compiled = np.asarray(model.predict_on_batch(x), dtype=np.float32)
+    if np.isfinite(compiled).all():
+        return
+    eager = np.asarray(ops.convert_to_numpy(model(x, training=False)), dtype=np.float32)
+    sys.exit(f"the compiled forward pass gives non-finite answers ({keras.backend.backend()} "
+             f"backend, precision {precision}; eagerly "
+             f"{'finite' if np.isfinite(eager).all() else 'also non-finite'}): "
+             "try --precision float32 or another version of the backend")
+
+
 def best_logged(log_path):
     """The best validation accuracy in a run's log (None if it has none): a
     resumed run replaces its best.keras only with a better epoch."""
@@ -434,6 +449,7 @@ def main(argv=None):
     if args.init:
         initialise_from(model, args.init)
     compile_model(model, args, steps_per_epoch=len(train) // args.batch_size)
+    check_compiled_forward(model, val_ds[0][0], args.precision)
     model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
     best_path, log_path = os.path.join(args.out, "best.keras"), os.path.join(args.out, "log.csv")
