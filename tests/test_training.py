@@ -204,7 +204,7 @@ def test_real_fer2013_rows_load(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_wide",
-                                  "mobilenet_v2"])
+                                  "vgg_half", "vgg_quarter", "mobilenet_v2"])
 def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     from training import models
 
@@ -236,6 +236,73 @@ def test_a_narrowed_network_answers_as_the_wide_one_when_the_dropped_channels_ar
     wide_answers = wide(x, training=False).numpy()
     assert np.allclose(slim(x, training=False).numpy(), wide_answers, atol=1e-5)
     assert slim.count_params() < wide.count_params() / 2
+
+
+def test_a_factored_network_at_full_rank_answers_as_the_full_one():
+    """A 3x3 kernel from C to N channels has rank at most 3 min(C, N) as a
+    (3 C) x (3 N) matrix: split at that rank, nothing is lost."""
+    from training import factor, models
+
+    rng = np.random.default_rng(1)
+    full = models.vgg(widths=(4, 4, 4, 4))
+    for layer in full.layers:
+        if isinstance(layer, __import__("keras").layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), variance + 0.5])
+    factored = models.vgg(widths=(4, 4, 4, 4), work=2.0, name="vgg_factored")  # rank 12
+    assert factor.is_factored(factored) and not factor.is_factored(full)
+    factor.factor_into(full, factored)
+    x = rng.normal(size=(4, 48, 48, 1)).astype(np.float32)
+    assert np.allclose(factored(x, training=False).numpy(), full(x, training=False).numpy(),
+                       atol=1e-5)
+
+
+def test_a_split_kernel_keeps_the_most_of_the_kernel_that_its_rank_allows():
+    from training import factor
+
+    kernel = np.random.default_rng(2).normal(size=(3, 3, 8, 16)).astype(np.float32)
+    errors = []
+    for rank in (4, 12, 24):
+        vertical, horizontal = factor.split_kernel(kernel, rank)
+        assert vertical.shape == (3, 1, 8, rank) and horizontal.shape == (1, 3, rank, 16)
+        residual = ((kernel - factor.joined_kernel(vertical, horizontal)) ** 2).sum()
+        assert np.isclose(residual / (kernel ** 2).sum(), 1 - factor.kept_energy(kernel, rank),
+                          atol=1e-5)
+        errors.append(residual)
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-8 * (kernel ** 2).sum()
+
+
+def test_factored_networks_do_a_half_and_a_quarter_of_the_work():
+    from training import models
+
+    def multiply_adds(model):
+        total = 0
+        for layer in model.layers:
+            if hasattr(layer, "kernel") and len(layer.kernel.shape) == 4:
+                height, width = layer.output.shape[1:3]
+                total += height * width * int(np.prod(layer.kernel.shape))
+        return total
+
+    full = multiply_adds(models.build("vgg"))
+    assert abs(multiply_adds(models.build("vgg_half")) / full - 0.5) < 0.02
+    assert abs(multiply_adds(models.build("vgg_quarter")) / full - 0.25) < 0.02
+
+
+def test_a_factored_student_starts_from_the_full_networks_weights(tmp_path, tiny_csv, capsys):
+    import keras
+
+    from training import factor, models, train
+
+    teacher_path = tmp_path / "vgg.keras"
+    models.build("vgg").save(teacher_path)
+    out = tmp_path / "quarter"
+    train.main(["--data", tiny_csv, "--arch", "vgg_quarter", "--init", str(teacher_path),
+                "--teacher", str(teacher_path), "--teacher-online", "--teacher-weight", "0.8",
+                "--epochs", "1", "--batch-size", "32", "--out", str(out)])
+    assert f"weights from {teacher_path}, factored into vgg_quarter" in capsys.readouterr().out
+    student = keras.models.load_model(out / "last.keras", compile=False)
+    assert student.name == "vgg_quarter" and factor.is_factored(student)
 
 
 def test_narrowing_between_different_layers_is_a_clear_error():

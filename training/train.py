@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from training import data, models, narrow, served  # noqa: E402
+from training import data, factor, models, narrow, served  # noqa: E402
 from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
 
 
@@ -276,12 +276,16 @@ def distillation_targets(base_targets, teacher_probabilities, teacher_weight):
 
 
 def initialise_from(model, path):
-    """Start from a saved model's weights: as they are when the shapes agree,
-    else its strongest channels (a wider network of the same layers)."""
+    """Start from a saved model's weights: as they are when the shapes agree, its
+    convolutions split when `model` factors them, else its strongest channels
+    (a wider network of the same layers)."""
     source = keras.models.load_model(path, compile=False)
     if [w.shape for w in source.weights] == [w.shape for w in model.weights]:
         model.set_weights(source.get_weights())
         print(f"weights from {path}", flush=True)
+    elif factor.is_factored(model):
+        factor.factor_into(source, model)
+        print(f"weights from {path}, factored into {model.name}", flush=True)
     else:
         narrow.narrow_into(source, model)
         print(f"weights from {path}, narrowed to {model.name}", flush=True)
