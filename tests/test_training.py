@@ -241,12 +241,14 @@ def test_a_narrowed_network_answers_as_the_wide_one_when_the_dropped_channels_ar
 def test_a_factored_network_at_full_rank_answers_as_the_full_one():
     """A 3x3 kernel from C to N channels has rank at most 3 min(C, N) as a
     (3 C) x (3 N) matrix: split at that rank, nothing is lost."""
+    import keras
+
     from training import factor, models
 
     rng = np.random.default_rng(1)
     full = models.vgg(widths=(4, 4, 4, 4))
     for layer in full.layers:
-        if isinstance(layer, __import__("keras").layers.BatchNormalization):
+        if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
             layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
                                rng.normal(0, 0.1, mean.shape), variance + 0.5])

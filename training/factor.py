@@ -9,12 +9,19 @@ V[y, c, k] H[x, k, n]: the rank-r singular value decomposition of W arranged as 
 import numpy as np
 from keras import layers
 
+from training.narrow import weighted_layers
+
+
+def _as_matrix(kernel):
+    """A (3, 3, C, N) kernel as the (3 C) x (3 N) matrix whose rank its split takes."""
+    height, width, inputs, filters = kernel.shape
+    return kernel.transpose(0, 2, 1, 3).reshape(height * inputs, width * filters)
+
 
 def split_kernel(kernel, rank):
     """The (3, 1, C, rank) and (1, 3, rank, N) kernels closest to a (3, 3, C, N) one."""
     height, width, inputs, filters = kernel.shape
-    matrix = kernel.transpose(0, 2, 1, 3).reshape(height * inputs, width * filters)
-    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    u, s, vt = np.linalg.svd(_as_matrix(kernel), full_matrices=False)
     root = np.sqrt(s[:rank])
     vertical = (u[:, :rank] * root).reshape(height, 1, inputs, rank)
     horizontal = (root[:, None] * vt[:rank]).reshape(rank, width, filters).transpose(1, 0, 2)
@@ -26,10 +33,6 @@ def joined_kernel(vertical, horizontal):
     return np.einsum("yck,xkn->yxcn", vertical[:, 0], horizontal[0])
 
 
-def _weighted_layers(model):
-    return [layer for layer in model.layers if layer.weights]
-
-
 def is_factored(model):
     """Whether `model` has factored convolutions (a 3x1 kernel)."""
     return any(isinstance(layer, layers.Conv2D) and tuple(layer.kernel.shape[:2]) == (3, 1)
@@ -38,7 +41,7 @@ def is_factored(model):
 
 def factor_into(full, factored):
     """Copy `full`'s weights into `factored`, splitting the convolutions that it splits."""
-    sources, targets = _weighted_layers(full), iter(_weighted_layers(factored))
+    sources, targets = weighted_layers(full), iter(weighted_layers(factored))
     for source in sources:
         target = next(targets, None)
         if target is None or type(source) is not type(target):
@@ -60,7 +63,5 @@ def factor_into(full, factored):
 
 def kept_energy(kernel, rank):
     """The share of the kernel's squared norm that its rank-`rank` split keeps."""
-    height, width, inputs, filters = kernel.shape
-    s = np.linalg.svd(kernel.transpose(0, 2, 1, 3).reshape(height * inputs, width * filters),
-                      compute_uv=False)
+    s = np.linalg.svd(_as_matrix(kernel), compute_uv=False)
     return float((s[:rank] ** 2).sum() / (s ** 2).sum())

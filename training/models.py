@@ -61,11 +61,9 @@ def _factored_conv_bn_relu(x, filters, rank, l2=1e-4):
     """A 3x3 convolution as a 3x1 one into `rank` channels, then a 1x3 one
     (Jaderberg et al., 2014): 3 * rank * (inputs + filters) multiply-adds a pixel,
     not 9 * inputs * filters."""
-    for kernel_size, width in (((3, 1), rank), ((1, 3), filters)):
-        x = layers.Conv2D(width, kernel_size, padding="same", use_bias=False,
-                          kernel_regularizer=keras.regularizers.l2(l2))(x)
-    x = layers.BatchNormalization()(x)
-    return layers.ReLU()(x)
+    x = layers.Conv2D(rank, (3, 1), padding="same", use_bias=False,
+                      kernel_regularizer=keras.regularizers.l2(l2))(x)
+    return _conv_bn_relu(x, filters, kernel_size=(1, 3), l2=l2)
 
 
 def vgg(num_classes=len(EMOTIONS), widths=(32, 64, 128, 256), depths=(2, 2, 2, 2), name="vgg",

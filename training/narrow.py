@@ -13,13 +13,14 @@ def _kept_channels(gamma, count):
     return np.sort(np.argsort(-np.abs(gamma), kind="stable")[:count])
 
 
-def _weighted_layers(model):
+def weighted_layers(model):
+    """The layers of `model` that hold weights, in order."""
     return [layer for layer in model.layers if layer.weights]
 
 
 def narrow_into(wide, slim):
     """Copy `wide`'s weights into `slim`, keeping the strongest channels."""
-    wide_layers, slim_layers = _weighted_layers(wide), _weighted_layers(slim)
+    wide_layers, slim_layers = weighted_layers(wide), weighted_layers(slim)
     if [type(layer) for layer in wide_layers] != [type(layer) for layer in slim_layers]:
         raise ValueError(f"{wide.name} and {slim.name} do not have the same layers")
     kept = None  # the channels of the latest layer's output that slim keeps
