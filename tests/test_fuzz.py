@@ -1,7 +1,6 @@
 """Generated malformed input on the frame, photo and video paths: every input gets a
 result or a clear error, and nothing raises."""
 import io
-import time
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -125,9 +124,6 @@ def test_real_server_survives_a_stream_of_damaged_frames(live_server):
             answer = client.call("frame", bytes(damaged[: rng.randint(0, len(damaged))]),
                                  timeout=30)
             assert ("faces" in answer) or answer["error"]["code"] in ERROR_CODES
-        # Damaged frames are answered at once, so on a fast CPU this loop can outrun the
-        # test server's 1000 frames a second; its token bucket refills a token a millisecond.
-        time.sleep(0.1)
         assert "faces" in client.call("frame", GOOD_JPEG, timeout=30)
     finally:
         client.disconnect()
