@@ -18,9 +18,12 @@ def test_frames_over_the_rate_limit_get_an_error(engine):
     streams = make_streams(engine, max_frame_rate=5)
     streams.open("a")
     frame = jpeg(scene(160, 120))
-    assert "faces" in streams.handle_frame("a", frame)
-    # a new connection has no burst in hand: connecting again gains nothing
-    assert streams.handle_frame("a", frame)["error"]["code"] == "rate_limited"
+    # a new connection has a second's worth in hand (5 frames), then no more
+    answers = [streams.handle_frame("a", frame) for _ in range(7)]
+    assert all("faces" in answer for answer in answers[:5])
+    refused = answers[5]["error"]
+    assert refused["code"] == "rate_limited"
+    assert 0 < answers[5]["retry_after_ms"] <= 200  # when the next token comes
     time.sleep(0.5)  # 5 a second: 2.5 frames' worth
     answers = [streams.handle_frame("a", frame) for _ in range(4)]
     assert all("faces" in answer for answer in answers[:2])
@@ -88,8 +91,9 @@ def test_engine_failure_is_reported_not_raised(engine):
 
 
 def test_malformed_frames_count_against_the_rate(engine):
-    streams = make_streams(engine, max_frame_rate=5)
+    streams = make_streams(engine, max_frame_rate=2)
     assert streams.handle_frame("a", b"not a jpeg")["error"]["code"] == "not_an_image"
+    assert streams.handle_frame("a", "text")["error"]["code"] == "bad_type"
     assert streams.handle_frame("a", "text")["error"]["code"] == "rate_limited"
     assert streams.handle_frame("a", jpeg(scene(160, 120)))["error"]["code"] == "rate_limited"
 

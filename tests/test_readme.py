@@ -4,12 +4,13 @@ keep the documented key order."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import requests
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, shared_file
 from synthetic import jpeg, scene
 from webapp.vision.preprocess import EMOTIONS
 
@@ -24,14 +25,18 @@ def readme_python_block(after_heading):
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_socketio_snippet_gets_the_faces_from_the_server(live_server, tmp_path):
+def test_readme_socketio_snippet_gets_the_faces_of_a_phone_photo(server, tmp_path):
+    """The snippet, as pasted, on the largest sample photo (2048x1638, over the live
+    stream's limit as it is), against a server at the default frame rate limit."""
     snippet = readme_python_block("## The Socket.IO contract")
-    snippet = snippet.replace("http://127.0.0.1:5000", live_server.url)
-    (tmp_path / "face.jpg").write_bytes(jpeg(scene(640, 480)))
+    snippet = snippet.replace("http://127.0.0.1:5000", server.url)
+    shutil.copy(shared_file("samples", "face_paul_rudd.jpg"), tmp_path / "your_photo.jpg")
     run = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert "'faces': [{'id': 1, 'box': [" in run.stdout, run.stdout
+    answers = run.stdout.strip().splitlines()
+    assert len(answers) == 5 and all("'faces': [{'id': 1, 'box': [" in a for a in answers), \
+        run.stdout
 
 
 def test_analyze_answers_keys_in_the_documented_order(live_server):

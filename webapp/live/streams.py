@@ -31,24 +31,28 @@ BUSY_REASON = "the previous frame is still being processed"
 class Connection:
     session: object
     busy: bool = False
-    tokens: float = 1.0  # frames it may send now (see over_rate)
+    tokens: float | None = None  # frames it may send now (see over_rate); None: a second's worth
     last_arrival: float = 0.0
     refusals: int = 0  # within the current refusal window
     window_start: float = 0.0
     expelled: bool = False
+    wait: float = 0.0  # seconds until the next token, after a refusal
 
     def over_rate(self, max_per_second, now):
         """Take a token for an arrival; True if there is none left.
 
         A token bucket: `max_per_second` tokens a second, and as many at most
-        in hand, so a client at exactly the limit is never refused for the
-        jitter of its timer, while a burst beyond it is. A new connection
-        starts with one token: connecting again gives no burst."""
-        if self.last_arrival:
+        in hand (a second's worth, which a new connection starts with), so a
+        client within the limit on average is never refused for the jitter of
+        its timer or its network, while a flood beyond it is."""
+        if self.tokens is None:
+            self.tokens = float(max_per_second)
+        elif self.last_arrival:
             self.tokens = min(float(max_per_second),
                               self.tokens + (now - self.last_arrival) * max_per_second)
         self.last_arrival = now
         if self.tokens < 1.0:
+            self.wait = (1.0 - self.tokens) / max_per_second
             return True
         self.tokens -= 1.0
         return False
@@ -104,9 +108,11 @@ class LiveStreams:
         if connection.expelled:
             return error_dict("flooding", "this connection is being disconnected for flooding")
         if connection.over_rate(self.max_frame_rate, now):
-            return self._refuse(connection, now, error_dict(
-                "rate_limited", f"more than {self.max_frame_rate} frames a second; wait for "
-                                "each acknowledgement"))
+            refusal = error_dict(
+                "rate_limited", f"more than {self.max_frame_rate} frames a second; send at "
+                                "the camera's pace, at most that many")
+            refusal["retry_after_ms"] = max(1, round(connection.wait * 1000))
+            return self._refuse(connection, now, refusal)
         if connection.busy:
             return self._refuse(connection, now, {"dropped": True, "reason": BUSY_REASON})
         if not isinstance(data, bytes | bytearray):

@@ -1,0 +1,58 @@
+"""A webcam client at the camera's pace is never refused, a flood beyond the rate
+is: the real server at its default frame rate limit (30 a second), driven by
+the python-socketio client."""
+import random
+import time
+
+import pytest
+import socketio
+
+from conftest import ServerProcess
+from synthetic import jpeg, scene
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = ServerProcess({"MAX_FRAME_RATE": "30"})
+    yield server
+    server.stop()
+
+
+def paced_answers(url, count, fps, jitter=0.0, seed=0):
+    """Answers to `count` frames sent at `fps`, each arrival moved by up to
+    +-`jitter` seconds, each acknowledgement awaited before the next frame."""
+    frame = jpeg(scene(320, 240))
+    shake = random.Random(seed)
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=10)
+    answers = []
+    try:
+        started = time.monotonic()
+        for i in range(count):
+            due = started + i / fps + shake.uniform(-jitter, jitter)
+            time.sleep(max(0.0, due - time.monotonic()))
+            answers.append(client.call("frame", frame, timeout=30))
+    finally:
+        client.disconnect()
+    return answers
+
+
+def refusals(answers):
+    return [a for a in answers if a.get("error", {}).get("code") == "rate_limited"]
+
+
+def test_600_frames_at_30_fps_with_jitter_are_never_refused(server):
+    answers = paced_answers(server.url, 600, fps=30, jitter=0.010)
+    assert refusals(answers) == []
+    assert all("faces" in answer for answer in answers), \
+        [a for a in answers if "faces" not in a][:3]
+
+
+def test_a_flood_beyond_the_rate_is_still_refused(server):
+    answers = paced_answers(server.url, 90, fps=100)
+    refused = refusals(answers)
+    served = [a for a in answers if "faces" in a]
+    # a second's worth (30) in hand, then 30 a second: about 57 of 90 in 0.9 s
+    assert 20 <= len(refused) <= 45 and len(served) + len(refused) == 90
+    assert all(0 < a["retry_after_ms"] <= 40 for a in refused)
+    assert server.alive()
