@@ -215,6 +215,36 @@ def test_snapshot_downloads_a_png(browser, live_server):
     page.close()
 
 
+def test_after_stop_nothing_of_the_stream_stays_drawn(browser, live_server):
+    """Stopped with a frame in flight or not, eight times: its answer is not drawn, and
+    the box, the face panel and the live figures are cleared."""
+    errors = []
+    page = open_live_page(browser, live_server, errors)
+    for attempt in range(8):
+        if attempt:
+            page.click("#start")
+            page.wait_for_selector("#faces li", timeout=30_000)
+        page.wait_for_timeout(100 + 37 * attempt)  # stop at different points of a frame
+        page.click("#stop")
+        page.wait_for_timeout(700)  # an answer in flight at the stop has come back by now
+        assert overlay_painted_pixels(page) == 0, f"attempt {attempt}: a box is still drawn"
+        assert page.evaluate("document.querySelectorAll('#faces li').length") == 0
+        assert page.text_content("#fps") == "– fps"
+        assert page.text_content("#latency") == "– ms"
+        assert page.is_visible("#stage-hint")
+    assert errors == []
+    page.close()
+
+
+def test_first_visit_says_to_press_start_camera(denying_browser, live_server):
+    page = denying_browser.new_page()
+    page.goto(live_server.url + "/")
+    assert page.is_visible("#stage-hint")
+    assert "Start camera" in page.text_content("#stage-hint")
+    assert "No face yet" not in page.text_content(".panel")
+    page.close()
+
+
 def test_denied_camera_permission_shows_how_to_fix_it(denying_browser, live_server):
     page = denying_browser.new_page()
     page.goto(live_server.url + "/")

@@ -20,6 +20,7 @@
 
   const state = {
     stream: null,
+    generation: 0, // counts camera starts and stops: an answer from an older one is not drawn
     inFlight: false,
     lastSentAt: 0,
     lastResult: null,
@@ -89,6 +90,9 @@
       return;
     }
     showMessage("");
+    state.generation += 1;
+    $("stage-hint").hidden = true;
+    $("no-faces").textContent = "No face in view.";
     video.srcObject = state.stream;
     await video.play();
     $("start").disabled = true;
@@ -98,12 +102,21 @@
     pump();
   }
 
+  // Stops the camera and clears what it showed: boxes, the face panel and the live figures.
   function stopCamera() {
     if (state.stream) state.stream.getTracks().forEach((track) => track.stop());
     state.stream = null;
+    state.generation += 1;
     video.srcObject = null;
     state.lastResult = null;
+    state.resultTimes = [];
     drawOverlay();
+    listFaces([]);
+    $("no-faces").textContent = "Faces appear here once the camera is on.";
+    $("stage-hint").hidden = false;
+    $("fps").textContent = "– fps";
+    $("latency").textContent = "– ms";
+    $("quality").textContent = "";
     $("start").disabled = false;
     $("stop").disabled = true;
     $("snapshot").disabled = true;
@@ -122,15 +135,19 @@
     state.inFlight = true;
     state.lastSentAt = performance.now();
     $("quality").textContent = `${capture.width}×${capture.height} q${Math.round(QUALITIES[state.level] * 100)}`;
-    capture.toBlob((blob) => sendFrame(blob).catch(skipFrame), "image/jpeg", QUALITIES[state.level]);
+    const generation = state.generation;
+    capture.toBlob((blob) => sendFrame(blob, generation).catch(skipFrame), "image/jpeg", QUALITIES[state.level]);
   }
 
-  async function sendFrame(blob) {
+  // `generation`: the camera run the frame was captured in; nothing of an older run is sent or drawn.
+  async function sendFrame(blob, generation) {
     if (!blob) throw new Error("the frame could not be encoded");
     const bytes = await blob.arrayBuffer();
+    if (generation !== state.generation) { state.inFlight = false; pump(); return; }
     const sentAt = performance.now();
     socket.timeout(5000).emit("frame", bytes, (timeoutError, answer) => {
       state.inFlight = false;
+      if (generation !== state.generation) { pump(); return; } // sent before a stop or restart
       if (timeoutError) adapt(SLOW_MS * 2);
       else onAnswer(answer, performance.now() - sentAt);
       pump();
