@@ -171,7 +171,7 @@ def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine
     clip = clips.drawn_clip(tmp_path / "clip.mp4", frames=300, fps=30, size=(640, 480))
     store = JobStore(os.path.join(small_disk, "jobs"))
     job_id, _ = store.create()
-    shutil.copy(clip, os.path.join(store.folder(job_id), tasks.INPUT_NAME))
+    shutil.copy(clip, store.path(job_id, "input"))
     store.update(job_id, status="queued")
     tasks.run_job(store, engine, job_id)
     job = store.get(job_id)

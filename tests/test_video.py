@@ -34,7 +34,7 @@ def test_drawn_clip_round_trip_keeps_frames_and_audio(engine, drawn_clip, tmp_pa
     assert abs(seconds - 2.0) < 0.15
     assert clips.stream_codecs(output) == ["h264", "aac"]
     assert progress[-1] == (30, 30)
-    rows = list(video.read_csv_rows(results))
+    rows = list(videocheck.read_csv_rows(results))
     assert info["face_rows"] == len(rows)
     # The face is shown from its second frame on (min_hits=2 hides one-frame flashes).
     assert [r["frame"] for r in rows] == list(range(1, 30))
@@ -152,18 +152,19 @@ def test_an_encoder_that_stops_gives_its_reason(engine, drawn_clip, tmp_path):
         video.annotate(engine, source, str(tmp_path / "missing" / "out.mp4"))
 
 
-def test_results_json_is_built_from_the_csv_rows(tmp_path):
-    rows = tmp_path / "r.csv"
-    writer = video.ResultsWriter(str(rows))
+def test_results_json_and_csv_hold_the_same_rows(tmp_path):
+    writer = video.ResultsWriter(str(tmp_path / "r.csv"), str(tmp_path / "r.json"))
     scores = dict.fromkeys(EMOTIONS, 0.1) | {"happy": 0.4}
-    writer.write(3, 0.1, [{"id": 2, "box": [1, 2, 3, 4], "emotion": "happy",
-                           "confidence": 0.4, "scores": scores}])
-    writer.close()
-    video.write_json({"frames": 4}, str(rows), str(tmp_path / "r.json"))
+    for frame in (3, 4):
+        writer.write(frame, frame / 30, [{"id": 2, "box": [1, 2, 3, 4], "emotion": "happy",
+                                          "confidence": 0.4, "scores": scores}])
+    writer.close({"frames": 5})
     body = json.loads((tmp_path / "r.json").read_text())
-    assert body == {"video": {"frames": 4}, "labels": list(EMOTIONS), "rows": [
-        {"frame": 3, "time": 0.1, "face_id": 2, "x": 1, "y": 2, "w": 3, "h": 4,
-         "emotion": "happy", "confidence": 0.4, **scores}]}
+    expected = [{"frame": frame, "time": round(frame / 30, 4), "face_id": 2, "x": 1, "y": 2,
+                 "w": 3, "h": 4, "emotion": "happy", "confidence": 0.4, **scores}
+                for frame in (3, 4)]
+    assert body == {"video": {"frames": 5}, "labels": list(EMOTIONS), "rows": expected}
+    assert list(videocheck.read_csv_rows(str(tmp_path / "r.csv"))) == expected
 
 
 def test_cancel_stops_processing(engine, drawn_clip, tmp_path):
@@ -192,5 +193,5 @@ def test_real_clip_round_trip(engine, tmp_path):
     video.annotate(engine, source, output, str(tmp_path / "r.csv"))
     assert imageio_ffmpeg.count_frames_and_secs(output) == (169, pytest.approx(6.76, abs=0.05))
     assert clips.stream_codecs(output) == ["h264", "aac"]
-    frames_with_face = {r["frame"] for r in video.read_csv_rows(str(tmp_path / "r.csv"))}
+    frames_with_face = {r["frame"] for r in videocheck.read_csv_rows(str(tmp_path / "r.csv"))}
     assert len(frames_with_face) >= 0.95 * 169

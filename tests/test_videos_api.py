@@ -82,10 +82,24 @@ def test_video_round_trip(client, tone_clip, tmp_path):
     assert partial.status_code == 206 and len(partial.data) == 100
 
 
-def test_non_video_file_is_refused_with_415(client):
+def test_downloads_are_named_after_the_upload(client, tone_clip):
+    response = post_video(client, open(tone_clip, "rb").read(), name="Our talk (final).MOV")
+    job_id = response.get_json()["id"]
+    assert wait_finished(client, job_id)["status"] == "done"
+    for kind, name in (("video", "Our-talk-final-annotated.mp4"),
+                       ("results.csv", "Our-talk-final-results.csv"),
+                       ("results.json", "Our-talk-final-results.json")):
+        download = client.get(f"/api/videos/{job_id}/{kind}?download=1")
+        assert download.headers["Content-Disposition"] == f"attachment; filename={name}"
+
+
+def test_non_video_file_is_refused_with_415_saying_why_once(client):
     response = post_video(client, b"%PDF-1.4 this is a document", name="movie.mp4")
     assert response.status_code == 415
-    assert response.get_json()["error"]["code"] == "not_a_video"
+    error = response.get_json()["error"]
+    assert error["code"] == "not_a_video"
+    assert error["message"] == ("the file is not a readable video: it is in none of the video "
+                                "formats we accept")
 
 
 def test_truncated_video_is_refused_with_415(client, app, tone_clip):

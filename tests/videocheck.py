@@ -173,3 +173,12 @@ def send(url, path, method, token=None):
             return answer.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def read_csv_rows(path):
+    """The rows of a results CSV, with their numbers as numbers."""
+    integers, texts = {"frame", "face_id", "x", "y", "w", "h"}, {"emotion"}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            yield {name: (value if name in texts else int(value) if name in integers
+                          else float(value)) for name, value in row.items()}

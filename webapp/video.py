@@ -153,17 +153,17 @@ def _frame_rate(header, log):
 def _ffmpeg_reason(log):
     """A short reason from ffmpeg's log for a file it could not decode."""
     if "matches no streams" in log:
-        return "no video stream found"
+        return "not a readable video: it has no video stream"
     if "Output file is empty" in log or "received no packets" in log:
-        return "not a readable video (no frame of it could be decoded: the video stream is damaged)"
+        return "not a readable video: no frame of it could be decoded (the video stream is damaged)"
     lines = [line.strip() for line in log.splitlines()
              if line.strip() and not line.startswith(FFMPEG_STATUS_LINES)]
     reason = lines[-1] if lines else "no frames"
     if reason.startswith("Error opening input files: "):
         reason = reason.split(": ", 1)[1]
     if "Invalid data found" in reason or "Invalid argument" in reason:
-        reason = "not a video container we accept"
-    return f"not a readable video ({reason[:200]})"
+        reason = "it is in none of the video formats we accept"
+    return f"not a readable video: {reason[:200]}"
 
 
 def output_size(width, height, max_side):
@@ -175,14 +175,16 @@ def output_size(width, height, max_side):
 
 
 def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
-             should_cancel=None, stop=None, limits=None, overlap=True):
-    """Write the annotated MP4 (and the per-frame results as CSV); return the
-    video's facts. Calls on_progress(done, total) after each frame; raises
-    Cancelled when should_cancel() says so, Interrupted when the `stop` event is
-    set, and VideoError (TooLong, TimedOut, ...) when the video breaks a limit."""
+             should_cancel=None, stop=None, limits=None, overlap=True, json_path=None,
+             probed=None):
+    """Write the annotated MP4 (and the per-frame results as CSV and JSON); return
+    the video's facts (`probed`: those `probe` gave already, else it is probed
+    here). Calls on_progress(done, total) after each frame; raises Cancelled when
+    should_cancel() says so, Interrupted when the `stop` event is set, and
+    VideoError (TooLong, TimedOut, ...) when the video breaks a limit."""
     limits = limits or Limits()
     deadline = time.monotonic() + limits.timeout_seconds
-    info = probe(input_path, limits.max_pixels)
+    info = dict(probed) if probed else probe(input_path, limits.max_pixels)
     if info["audio"] and not _audio_decodes(input_path, limits, deadline - time.monotonic()):
         info.update(audio=False, audio_damaged=True)
     width, height = output_size(info["width"], info["height"], limits.max_side)
@@ -190,7 +192,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
                 height=height)
     max_frames = min(limits.max_frames, math.floor(limits.max_seconds * info["fps"] + 0.5))
     session = engine.session(min_hits=2)
-    results = ResultsWriter(csv_path)
+    results = ResultsWriter(csv_path, json_path)
     with tempfile.TemporaryFile() as decoder_log, tempfile.TemporaryFile() as encoder_log:
         decoder = subprocess.Popen(_decoder_command(input_path, width, height, limits),
                                    stdout=subprocess.PIPE, stderr=decoder_log,
@@ -201,7 +203,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
         frames = _raw_frames(decoder.stdout, (height, width, 3))
         sink = _ThreadedSink(encoder.stdin.write) if overlap else _InlineSink(encoder.stdin.write)
         source = _Prefetch(frames) if overlap else frames
-        done = 0
+        done, finished = 0, False
         try:
             for frame in source:
                 if done >= max_frames:
@@ -218,6 +220,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
             encoder.stdin.close()
             _finish(encoder, encoder_log, ENCODER_FAILED, OSError)
             _finish(decoder, decoder_log, f"the video is damaged after frame {done}", VideoError)
+            finished = True
         except BrokenPipeError:  # the encoder stopped reading: its log says why
             _finish(encoder, encoder_log, ENCODER_FAILED, OSError)
             raise
@@ -225,7 +228,9 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
             if overlap:
                 source.stopped.set()
             sink.abandon()
-            results.close()
+            if finished:
+                info.update(frames=done, face_rows=results.rows)
+            results.close(info if finished else None)
             for process in (decoder, encoder):
                 if process.poll() is None:
                     process.kill()
@@ -235,7 +240,6 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
                         pipe.close()
     if done == 0:
         raise VideoError("no frame could be decoded")
-    info.update(frames=done, face_rows=results.rows)
     return info
 
 
@@ -416,46 +420,41 @@ class _InlineSink:
 
 
 class ResultsWriter:
-    """Result rows to a CSV file as they come (nowhere when path is None)."""
+    """Result rows, one per face per frame, to a CSV and a JSON file as they come
+    (to neither when their paths are None), so memory does not grow with the
+    video. The JSON ends with the video's facts on close: {"labels", "rows",
+    "video"}."""
 
-    def __init__(self, path):
-        self.file = open(path, "w", newline="") if path else None
-        self.writer = csv.writer(self.file) if self.file else None
-        if self.writer:
-            self.writer.writerow(CSV_COLUMNS)
+    def __init__(self, csv_path=None, json_path=None):
+        self.csv_file = open(csv_path, "w", newline="") if csv_path else None
+        self.csv = csv.writer(self.csv_file) if self.csv_file else None
+        if self.csv:
+            self.csv.writerow(CSV_COLUMNS)
+        self.json_file = open(json_path, "w") if json_path else None
+        if self.json_file:
+            self.json_file.write(json.dumps({"labels": list(EMOTIONS)})[:-1] + ', "rows": [')
         self.rows = 0
 
     def write(self, frame_index, seconds, faces):
         for face in faces:
             x, y, w, h = face["box"]
+            values = [frame_index, round(seconds, 4), face["id"], x, y, w, h, face["emotion"],
+                      face["confidence"], *(face["scores"][label] for label in EMOTIONS)]
+            if self.csv:
+                self.csv.writerow(values)
+            if self.json_file:
+                self.json_file.write(("," if self.rows else "")
+                                     + json.dumps(dict(zip(CSV_COLUMNS, values))))
             self.rows += 1
-            if self.writer:
-                self.writer.writerow([frame_index, round(seconds, 4), face["id"], x, y, w, h,
-                                      face["emotion"], face["confidence"],
-                                      *(face["scores"][label] for label in EMOTIONS)])
 
-    def close(self):
-        if self.file:
-            self.file.close()
-
-
-def read_csv_rows(path):
-    """The rows of a results CSV, with their numbers as numbers, one at a time."""
-    integers, texts = {"frame", "face_id", "x", "y", "w", "h"}, {"emotion"}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            yield {name: (value if name in texts else int(value) if name in integers
-                          else float(value)) for name, value in row.items()}
-
-
-def write_json(info, csv_path, json_path):
-    """The results as JSON ({"video", "labels", "rows"}), written from the CSV
-    row by row so no list of all rows is held."""
-    with open(json_path, "w") as f:
-        f.write(json.dumps({"video": info, "labels": list(EMOTIONS)})[:-1] + ', "rows": [')
-        for index, row in enumerate(read_csv_rows(csv_path)):
-            f.write(("," if index else "") + json.dumps(row))
-        f.write("]}")
+    def close(self, info=None):
+        """Close both files; the JSON is complete only with the video's `info`."""
+        if self.csv_file:
+            self.csv_file.close()
+        if self.json_file:
+            if info is not None:
+                self.json_file.write('], "video": ' + json.dumps(info) + "}")
+            self.json_file.close()
 
 
 def _audio_outcome(info):
@@ -465,6 +464,8 @@ def _audio_outcome(info):
 
 
 def main(argv=None):
+    from webapp.vision.detect import DEFAULT_DETECTOR
+
     parser = argparse.ArgumentParser(description="Annotate a video with faces and emotions.")
     parser.add_argument("input", help="video file (anything ffmpeg reads)")
     parser.add_argument("-o", "--output", required=True, help="annotated MP4 to write")
@@ -476,7 +477,9 @@ def main(argv=None):
                         help="stop with an error past this length (default %(default)s)")
     parser.add_argument("--serial", action="store_true",
                         help="decode, analyse and encode in one thread (for comparison)")
-    parser.add_argument("--detector", default=os.environ.get("FACE_DETECTOR", "haar"))
+    parser.add_argument("--detector", default=os.environ.get("FACE_DETECTOR", DEFAULT_DETECTOR),
+                        help="face detector, as the server's FACE_DETECTOR (default "
+                             "%(default)s)")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -494,17 +497,13 @@ def main(argv=None):
         bar.total = total
         bar.update(done - bar.n)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        csv_path = args.csv or os.path.join(scratch, "results.csv")
-        try:
-            info = annotate(engine, args.input, args.output, csv_path, on_progress,
-                            limits=limits, overlap=not args.serial)
-        except (VideoError, OSError) as error:
-            sys.exit(f"error: {error}")
-        finally:
-            bar.close()
-        if args.json:
-            write_json(info, csv_path, args.json)
+    try:
+        info = annotate(engine, args.input, args.output, args.csv, on_progress,
+                        limits=limits, overlap=not args.serial, json_path=args.json)
+    except (VideoError, OSError) as error:
+        sys.exit(f"error: {error}")
+    finally:
+        bar.close()
     print(f"wrote {args.output}: {info['frames']} frames, {info['width']}x{info['height']}, "
           f"{info['fps']:g} fps, audio {_audio_outcome(info)}; "
           f"{info['face_rows']} face rows")

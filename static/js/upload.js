@@ -234,6 +234,12 @@
     $("summary").replaceChildren(header, ...rows);
   }
 
+  // The server's rule for download names (webapp/jobs/uploads.py: download_stem).
+  function fileStem(name) {
+    const base = (name || "").split(/[\\/]/).pop().replace(/\.[^.]*$/, "");
+    return base.replace(/[^\w.-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "").slice(0, 80) || "photo";
+  }
+
   // ---- photos: analysed at once ----
   async function analysePhoto(file) {
     resetJobView(file.name);
@@ -270,6 +276,9 @@
     }
     $("photo-result").hidden = false;
     $("job-status").textContent = `${body.faces.length} face(s)`;
+    const stem = fileStem(file.name);
+    $("download-photo").download = `${stem}-annotated.png`;
+    $("download-photo-json").download = `${stem}-faces.json`;
     $("download-photo").href = canvas.toDataURL("image/png");
     $("download-photo-json").href = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }));
   }

@@ -11,21 +11,18 @@ DELETE /api/videos/<id>               with the header X-Job-Token: <token>
 The id lets whoever holds it read a job; changing it takes the owner token,
 which only the uploader received.
 """
-import os
-import shutil
-
 from flask import current_app, jsonify, request, send_file
 
-from webapp import video
 from webapp.api import bp
 from webapp.errors import error_response
-from webapp.jobs import tasks
 from webapp.jobs.store import public_view
+from webapp.jobs.uploads import UploadRefused, accept_upload
 
+# kind in the URL -> (the store's file kind, MIME type, download name after the upload's)
 DOWNLOADS = {
-    "video": (tasks.OUTPUT_VIDEO, "video/mp4", "annotated.mp4"),
-    "results.csv": (tasks.RESULTS_CSV, "text/csv", "results.csv"),
-    "results.json": (tasks.RESULTS_JSON, "application/json", "results.json"),
+    "video": ("video", "video/mp4", "{stem}-annotated.mp4"),
+    "results.csv": ("csv", "text/csv", "{stem}-results.csv"),
+    "results.json": ("json", "application/json", "{stem}-results.json"),
 }
 
 
@@ -33,20 +30,8 @@ def _store():
     return current_app.extensions["job_store"]
 
 
-def _unknown(job_id):
+def _unknown():
     return error_response(404, "unknown_job", "no such video job (it may have expired)")
-
-
-def _storage_refusal(store, upload_bytes, config):
-    """A 507 answer when the upload would not fit in the jobs' quota or disk."""
-    quota = config["JOBS_DISK_QUOTA_BYTES"]
-    needed = 2 * upload_bytes  # the upload, then an annotated video of about its size
-    if store.disk_usage() + needed > quota:
-        return error_response(507, "storage_full", "the server's storage for videos is full; "
-                                                   "try again later")
-    if shutil.disk_usage(store.jobs_dir).free < needed + 64 * 1024 * 1024:
-        return error_response(507, "storage_full", "the server's disk is full; try again later")
-    return None
 
 
 def _owner_refusal(store, job):
@@ -62,48 +47,32 @@ def upload_video():
     upload = request.files.get("video")
     if upload is None:
         return error_response(400, "missing_field", "send the video as the multipart field 'video'")
-    store, config = _store(), current_app.config
-    refusal = _storage_refusal(store, request.content_length or 0, config)
-    if refusal:
-        return refusal
-    job_id, token = store.create()
-    input_path = os.path.join(store.folder(job_id), tasks.INPUT_NAME)
-    upload.save(input_path)
     try:
-        # A short ffmpeg run; under eventlet its pipes are green, in this green thread.
-        info = video.probe(input_path, config["MAX_VIDEO_PIXELS"])
-    except video.TooLarge as error:
-        store.delete(job_id)
-        return error_response(413, "too_large", str(error))
-    except video.VideoError as error:
-        store.delete(job_id)
-        return error_response(415, "not_a_video", f"the file is not a video we can read: {error}")
-    if info["duration"] > config["MAX_VIDEO_SECONDS"]:
-        store.delete(job_id)
-        return error_response(413, "too_long", f"the video lasts {info['duration']:.0f} s; the "
-                                               f"limit is {config['MAX_VIDEO_SECONDS']} s")
-    store.update(job_id, frames_total=info["frames"])
-    current_app.extensions["job_runner"].submit(job_id)
+        job_id, token = accept_upload(_store(), current_app.extensions["job_runner"], upload,
+                                      request.content_length or 0, current_app.config)
+    except UploadRefused as refusal:
+        return error_response(refusal.status, refusal.code, refusal.message)
     return jsonify({"id": job_id, "token": token}), 202
 
 
 @bp.get("/videos/<job_id>")
 def video_status(job_id):
     job = _store().get(job_id)
-    return jsonify(public_view(job)) if job else _unknown(job_id)
+    return jsonify(public_view(job)) if job else _unknown()
 
 
 @bp.get("/videos/<job_id>/<any(video, 'results.csv', 'results.json'):kind>")
 def video_download(job_id, kind):
     job = _store().get(job_id)
     if job is None:
-        return _unknown(job_id)
+        return _unknown()
     if job["status"] != "done":
         return error_response(409, "not_ready", f"the job is {job['status']}, not done")
-    filename, mimetype, download_name = DOWNLOADS[kind]
-    return send_file(os.path.join(_store().folder(job_id), filename), mimetype=mimetype,
+    file_kind, mimetype, download_name = DOWNLOADS[kind]
+    return send_file(_store().path(job_id, file_kind), mimetype=mimetype,
                      as_attachment=request.args.get("download") == "1",
-                     download_name=download_name, conditional=True)
+                     download_name=download_name.format(stem=job.get("name") or "video"),
+                     conditional=True)
 
 
 @bp.post("/videos/<job_id>/cancel")
@@ -111,14 +80,12 @@ def cancel_video(job_id):
     store = _store()
     job = store.get(job_id)
     if job is None:
-        return _unknown(job_id)
+        return _unknown()
     refusal = _owner_refusal(store, job)
     if refusal:
         return refusal
     if store.update(job_id, only_if_status="queued", status="cancelled", cancel_requested=1):
-        input_path = os.path.join(store.folder(job_id), tasks.INPUT_NAME)
-        if os.path.exists(input_path):
-            os.remove(input_path)
+        store.remove(job_id, ["input"])
     else:
         store.update(job_id, only_if_status="processing", cancel_requested=1)
     return jsonify(public_view(store.get(job_id)))
@@ -129,7 +96,7 @@ def delete_video(job_id):
     store = _store()
     job = store.get(job_id)
     if job is None:
-        return _unknown(job_id)
+        return _unknown()
     refusal = _owner_refusal(store, job)
     if refusal:
         return refusal

@@ -32,8 +32,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL
 )
 """
-# Columns added since the first schema, with their types (added to older files).
-ADDED_COLUMNS = {"token_hash": "TEXT", "worker": "TEXT"}
+# Columns added since the first schema, with their types (added to older files):
+# `name` is the upload's file name (downloads are named after it), `probe` the
+# video's facts read once on upload (JSON).
+ADDED_COLUMNS = {"token_hash": "TEXT", "worker": "TEXT", "name": "TEXT", "probe": "TEXT"}
+# The files of a job, by kind, in its folder.
+FILES = {"input": "input", "video": "annotated.mp4", "csv": "results.csv",
+         "json": "results.json"}
+OUTPUTS = ("video", "csv", "json")
 FINISHED = ("done", "failed", "cancelled")
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PUBLIC_FIELDS = ("id", "status", "progress", "frames_done", "frames_total", "error")
@@ -70,6 +76,16 @@ class JobStore:
         if not JOB_ID_PATTERN.match(job_id or ""):
             raise KeyError(job_id)
         return os.path.join(self.jobs_dir, job_id)
+
+    def path(self, job_id, kind):
+        """Where the job's file of `kind` (a key of FILES) lives."""
+        return os.path.join(self.folder(job_id), FILES[kind])
+
+    def remove(self, job_id, kinds):
+        """Delete the job's files of these kinds, where they exist."""
+        for kind in kinds:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path(job_id, kind))
 
     def create(self):
         """A new job, "uploading"; returns (id, owner token)."""
@@ -123,11 +139,9 @@ class JobStore:
                 db.execute("COMMIT")
         return row["id"] if row else None
 
-    def ids_with_status(self, status, worker=None):
-        sql, parameters = "SELECT id FROM jobs WHERE status = ?", [status]
-        if worker is not None:
-            sql, parameters = sql + " AND worker = ?", parameters + [worker]
-        return [row["id"] for row in self._execute(sql + " ORDER BY created", parameters)]
+    def ids_with_status(self, status):
+        rows = self._execute("SELECT id FROM jobs WHERE status = ? ORDER BY created", (status,))
+        return [row["id"] for row in rows]
 
     def delete(self, job_id):
         self._execute("DELETE FROM jobs WHERE id = ?", (job_id,))

@@ -1,18 +1,14 @@
 """The work of one video job, with progress, cancellation and outcome recorded
 in the store (run by the job worker process, or by an RQ worker)."""
 import errno
+import json
 import logging
-import os
 import shutil
 import sqlite3
 import time
 
 from webapp import video
-
-INPUT_NAME = "input"
-OUTPUT_VIDEO = "annotated.mp4"
-RESULTS_CSV = "results.csv"
-RESULTS_JSON = "results.json"
+from webapp.jobs.store import OUTPUTS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +41,7 @@ def run_claimed_job(store, engine, job_id, limits=None, stop=None):
         status, error = "failed", f"internal error: {type(exception).__name__}"
     store.update(job_id, only_if_status="processing", status=status, error=error)
     if status != "done":
-        _remove([os.path.join(store.folder(job_id), INPUT_NAME)])
+        store.remove(job_id, ["input"])
 
 
 def record_interrupted(store, job_id, retry, who="server"):
@@ -59,8 +55,7 @@ def record_interrupted(store, job_id, retry, who="server"):
         store.update(job_id, only_if_status="processing", status="queued", progress=0,
                      frames_done=0, worker=None)
         return
-    folder = store.folder(job_id)
-    _remove(_outputs(folder) + [os.path.join(folder, INPUT_NAME)])
+    store.remove(job_id, [*OUTPUTS, "input"])
     store.update(job_id, only_if_status="processing", status="failed",
                  error=f"the {who} stopped while this job was processing, "
                        f"{job['attempts']} times")
@@ -74,16 +69,15 @@ def expire_stuck(store, queued_seconds, stalled_seconds):
                   if status == "queued" else
                   f"expired: processing made no progress for {stalled_seconds:g} s")
         if store.update(job_id, only_if_status=status, status="failed", error=reason):
-            folder = store.folder(job_id)
-            _remove(_outputs(folder) + [os.path.join(folder, INPUT_NAME)])
+            store.remove(job_id, [*OUTPUTS, "input"])
             log.warning("job %s %s", job_id, reason)
 
 
 def process_video(store, engine, job_id, limits=None, stop=None, progress_every=0.25):
     """Annotate the job's input; returns (status, error). On any failure the
     partial outputs are removed, which also frees the disk if it filled up."""
-    folder = store.folder(job_id)
-    outputs = _outputs(folder)
+    job = store.get(job_id)
+    probed = json.loads(job["probe"]) if job and job.get("probe") else None
     last = {"progress": 0.0, "cancel_check": 0.0, "cancelled": False}
 
     def on_progress(done, total):
@@ -106,36 +100,27 @@ def process_video(store, engine, job_id, limits=None, stop=None, progress_every=
                                  or job["status"] != "processing")
         return last["cancelled"]
 
+    path = lambda kind: store.path(job_id, kind)  # noqa: E731
     try:
-        info = video.annotate(engine, os.path.join(folder, INPUT_NAME), outputs[0],
-                              outputs[1], on_progress, should_cancel, stop, limits)
-        video.write_json(info, outputs[1], outputs[2])
+        info = video.annotate(engine, path("input"), path("video"), path("csv"), on_progress,
+                              should_cancel, stop, limits, json_path=path("json"),
+                              probed=probed)
     except video.Cancelled:
-        _remove(outputs)
+        store.remove(job_id, OUTPUTS)
         return "cancelled", None
     except video.Interrupted:
-        _remove(outputs)
+        store.remove(job_id, OUTPUTS)
         raise
     except video.VideoError as error:
-        _remove(outputs)
+        store.remove(job_id, OUTPUTS)
         return "failed", str(error)
     except OSError as error:
-        _remove(outputs)
-        return "failed", _write_failure(error, folder)
-    os.remove(os.path.join(folder, INPUT_NAME))  # keep only what the visitor asked for
+        store.remove(job_id, OUTPUTS)
+        return "failed", _write_failure(error, store.folder(job_id))
+    store.remove(job_id, ["input"])  # keep only what the visitor asked for
     store.update(job_id, only_if_status="processing", frames_done=info["frames"],
                  frames_total=info["frames"], progress=1.0)
     return "done", None
-
-
-def _outputs(folder):
-    return [os.path.join(folder, name) for name in (OUTPUT_VIDEO, RESULTS_CSV, RESULTS_JSON)]
-
-
-def _remove(paths):
-    for path in paths:
-        if os.path.exists(path):
-            os.remove(path)
 
 
 def _write_failure(error, folder):
