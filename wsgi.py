@@ -4,6 +4,11 @@ With the default ASYNC_MODE=eventlet, the standard library is monkey-patched
 first, so that eventlet serves HTTP and WebSocket in one process.
 """
 import os
+import warnings
+
+# eventlet (the owner's choice of server, see the README) warns on import that it is
+# in maintenance mode; said once in the README, not at every start.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
     # OS threads that run frames and video jobs off the event loop: a few more

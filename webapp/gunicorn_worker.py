@@ -5,10 +5,14 @@ and headers a deadline (`keepalive`) and the process a connection cap
 (`worker_connections`). This adds the cap per client address and the stall
 timeout on bodies and responses.
 """
-from gunicorn.workers.geventlet import EventletWorker
+import warnings
 
-from webapp.config import Config
-from webapp.serving import ConnectionCounter, client_host, refuse
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # see wsgi.py
+
+from gunicorn.workers.geventlet import EventletWorker  # noqa: E402
+
+from webapp.config import Config  # noqa: E402
+from webapp.serving import ConnectionCounter, client_host, refuse  # noqa: E402
 
 
 class GuardedEventletWorker(EventletWorker):

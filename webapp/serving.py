@@ -17,6 +17,7 @@ and go silent take every slot, and nobody else is served. Here:
   gunicorn, one over MAX_CONNECTIONS waits in the listen queue instead).
 """
 import collections
+import logging
 import resource
 import socket
 
@@ -85,7 +86,9 @@ def serve_eventlet(app, host, port, certificate=None, backlog=1024):
     listener = eventlet.listen(address, family, backlog=backlog)
     if certificate:
         listener = eventlet.wrap_ssl(listener, server_side=True, **certificate)
-    eventlet.wsgi.server(listener, app, log_output=False, **eventlet_server_options(app.config))
+    # One access-log line a request, at INFO (LOG_LEVEL=WARNING silences them).
+    eventlet.wsgi.server(listener, app, log=logging.getLogger("webapp.access"),
+                         **eventlet_server_options(app.config))
 
 
 def eventlet_server_options(config):
