@@ -32,9 +32,7 @@ import socketio
 
 import common
 from common import REPO_ROOT, cpu_summary
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-from synthetic import jpeg, scene  # noqa: E402
+from testkit.synthetic import jpeg, scene  # noqa: E402  (importable once common has set the path)
 
 HALF_OPEN_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: never ends
 

@@ -69,10 +69,7 @@ def main():
     frames, _ = read_clip(CLIPS[1])
     frame = jpeg(frames[0]) if frames else None
     if frame is None:
-        import sys
-
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-        from synthetic import scene
+        from testkit.synthetic import scene
 
         frame = jpeg(scene(640, 480))
     print(f"frame: 640x480 JPEG, {len(frame) / 1024:.0f} KiB")

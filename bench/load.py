@@ -192,8 +192,7 @@ def main():
     print(cpu_summary())
     frames, _ = read_clip(CLIPS[1])
     if frames is None:
-        sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-        from synthetic import scene
+        from testkit.synthetic import scene
 
         frames = [scene(640, 480, faces=((100 + 2 * (i % 20), 60, 360),)) for i in range(60)]
         print("sample clip not found: using drawn faces")

@@ -3,7 +3,7 @@ face (a sample clip letterboxed and looped to --seconds):
 
 1. through the real server: `python wsgi.py` in a subprocess, the clip
    uploaded over HTTP, timed from the upload to "done"; the annotated video
-   downloaded and every frame checked against the input (tests/videocheck.py);
+   downloaded and every frame checked against the input (testkit/videocheck.py);
 2. `python -m webapp.video` (what a user waits for, start-up included), and the
    same annotation in a fresh process with decode, analysis and encode
    overlapped in threads and in one thread, with the peak memory of each;
@@ -25,10 +25,7 @@ import tempfile
 import time
 
 from common import CLIPS, REPO_ROOT, SAMPLES_DIR, cpu_summary, read_clip, start_server
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-
-import videocheck  # noqa: E402  (tests/videocheck.py: the frame-by-frame check)
+from testkit import videocheck  # noqa: E402  (the frame-by-frame check the tests use too)
 from webapp import video  # noqa: E402
 
 FFMPEG = video.FFMPEG

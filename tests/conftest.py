@@ -19,7 +19,7 @@ SAMPLES_DIR = os.path.join(SHARED_DIR, "samples")
 DATA_DIR = os.path.join(SHARED_DIR, "data")
 ARTIFACTS_DIR = os.path.join(REPO_ROOT, "tests", "artifacts")
 
-sys.path.insert(0, os.path.dirname(__file__))  # for tests/synthetic.py
+sys.path.insert(0, REPO_ROOT)  # webapp, training and testkit, wherever pytest starts
 
 
 def shared_file(*parts):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from synthetic import scene
+from testkit.synthetic import scene
 from webapp.vision.align import crop_aligned, eye_angle, face_frame
 from webapp.vision.detect import BlazeFaceDetector
 

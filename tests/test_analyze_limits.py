@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from conftest import ServerProcess
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.offload import Busy, Lane
 
 

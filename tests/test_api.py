@@ -1,7 +1,7 @@
 """POST /api/analyze through the Flask test client."""
 import io
 
-from synthetic import jpeg, no_face_scene, scene
+from testkit.synthetic import jpeg, no_face_scene, scene
 from webapp.vision.preprocess import EMOTIONS
 
 
@@ -68,12 +68,20 @@ def test_pages_carry_strict_security_headers(client):
 
 
 def test_pages_have_no_inline_script_or_style(client):
+    """Nothing inline that runs (the CSP forbids it): scripts come from files; the one
+    inline block is data, the settings the scripts read."""
+    import json
     import re
+
+    from webapp.vision.palette import FACE_COLOURS
 
     for path in ("/", "/upload"):
         html = client.get(path).get_data(as_text=True)
-        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+        assert not re.search(r'<script(?![^>]*\b(src=|type="application/json"))[^>]*>', html)
         assert "style=" not in html and "<style" not in html
+        settings = re.search(r'<script id="ui-settings" type="application/json">(.*?)</script>',
+                             html, re.S)
+        assert json.loads(settings[1])["face_colours"] == list(FACE_COLOURS)
 
 
 def test_openapi_document_lists_every_api_route(app):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR
-from synthetic import scene, write_y4m
+from testkit.synthetic import scene, write_y4m
 from webapp.vision.preprocess import EMOTIONS
 
 # Debian's chromium (or CHROMIUM=/path/to/chrome), always passed to Playwright as
@@ -258,7 +258,7 @@ def test_denied_camera_permission_shows_how_to_fix_it(denying_browser, live_serv
 @pytest.fixture(scope="module")
 def upload_clip(tmp_path_factory):
     """The talking-head sample (it has audio) where present, else a drawn clip."""
-    import clips
+    from testkit import clips
 
     sample = os.path.join(SAMPLES_DIR, "clip_talking_head_tps_driving.mp4")
     if os.path.isfile(sample):
@@ -314,7 +314,7 @@ def answer_502(route):
 
 @pytest.fixture()
 def face_photo(tmp_path):
-    from synthetic import jpeg
+    from testkit.synthetic import jpeg
 
     path = tmp_path / "face.jpg"
     path.write_bytes(jpeg(scene(640, 480)))
@@ -329,7 +329,7 @@ def open_upload_page(browser, live_server, errors):
 
 
 def test_the_upload_page_says_when_the_sound_track_was_left_out(browser, live_server, tmp_path):
-    import clips
+    from testkit import clips
 
     drawn = clips.drawn_clip(tmp_path / "drawn.mp4", frames=20)
     damaged = clips.with_damaged_stream(drawn, tmp_path / "damaged-audio.mp4", "a")

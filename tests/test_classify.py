@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from synthetic import cartoon_face, scene
+from testkit.synthetic import cartoon_face, scene
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier, ModelNotFound
 from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE, crop_face, mean_of_views, tta_views
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.vision.decode import DecodeError, decode_image, image_size
 
 

@@ -4,7 +4,7 @@ import sys
 import socketio
 
 from conftest import ServerProcess
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 
 
 def test_gunicorn_eventlet_worker_serves_pages_and_frames():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from synthetic import no_face_scene, scene
+from testkit.synthetic import no_face_scene, scene
 from webapp.vision import blazeface
 from webapp.vision.detect import (DEFAULT_DETECTOR, BlazeFaceDetector, HaarDetector,
                                   make_detector)

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-import clips
+from testkit import clips
 from conftest import ServerProcess
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.live.streams import LiveStreams
 
 GOOD_JPEG = jpeg(scene(160, 120))
@@ -82,7 +82,7 @@ def small_clips(tmp_path_factory):
     """A 10-frame clip with a tone, as MP4 and as MPEG-TS, as bytes."""
     import subprocess
 
-    import clips
+    from testkit import clips
 
     folder = tmp_path_factory.mktemp("fuzz-clips")
     mp4 = clips.drawn_clip(folder / "clip.mp4", frames=10, size=(160, 120))

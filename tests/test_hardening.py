@@ -15,7 +15,7 @@ import pytest
 import socketio
 
 from conftest import ServerProcess
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 
 UNLIMITED = {"RATE_LIMIT_API": "100000 per minute", "RATE_LIMIT_ANALYZE": "100000 per minute"}
 # The shipped limits, with a short SOCKET_TIMEOUT that the idle WebSocket test can outlast;

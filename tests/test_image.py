@@ -13,7 +13,7 @@ import pytest
 import socketio
 
 from conftest import REPO_ROOT, SESSION_MARK, ServerProcess
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 
 TAG = "localhost/emotion-webapp:test"
 STORE = os.environ.get("IMAGE_STORE") or os.path.join(

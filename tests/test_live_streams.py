@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.live.streams import LiveStreams
 
 

@@ -16,7 +16,7 @@ import pytest
 import socketio
 
 from conftest import REPO_ROOT, ServerProcess, free_port
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.tls import make_self_signed
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -8,7 +8,7 @@ import pytest
 import socketio
 
 from conftest import ServerProcess
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 
 
 @pytest.fixture(scope="module")

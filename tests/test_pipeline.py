@@ -7,7 +7,7 @@ import pytest
 
 from conftest import shared_file
 from webapp.vision.pipeline import Engine
-from synthetic import jpeg, no_face_scene, scene
+from testkit.synthetic import jpeg, no_face_scene, scene
 from webapp.vision import preprocess
 
 

@@ -11,7 +11,7 @@ import sys
 import requests
 
 from conftest import REPO_ROOT, shared_file
-from synthetic import jpeg, scene
+from testkit.synthetic import jpeg, scene
 from webapp.vision.preprocess import EMOTIONS
 
 FACE_KEYS = ["id", "box", "emotion", "confidence", "scores"]

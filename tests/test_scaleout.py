@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 import socketio
 
-import clips
-import videocheck
+from testkit import clips
+from testkit import videocheck
 from conftest import ARTIFACTS_DIR, REPO_ROOT, ServerProcess, free_port, wait_for_port
 from test_faults import status, upload, wait_for
 from webapp.jobs.redis_queue import RQRunner

@@ -8,7 +8,7 @@ import pytest
 import socketio
 
 from conftest import shared_file
-from synthetic import jpeg, no_face_scene, scene
+from testkit.synthetic import jpeg, no_face_scene, scene
 from webapp.vision.preprocess import EMOTIONS
 
 

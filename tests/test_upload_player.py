@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-import clips
-import videocheck
+from testkit import clips
+from testkit import videocheck
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR
 from test_browser import (  # noqa: F401  (pytestmark and the fixture apply here too)
     launch_chromium, playwright_instance, pytestmark, wait_until,

@@ -7,7 +7,7 @@ import os
 import pytest
 from werkzeug.datastructures import FileStorage
 
-import clips
+from testkit import clips
 from webapp import video
 from webapp.jobs import tasks
 from webapp.jobs.store import JobStore

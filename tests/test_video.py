@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, shared_file
-import clips
-import videocheck
+from testkit import clips
+from testkit import videocheck
 from webapp import video
 from webapp.vision.decode import MAX_SIDE
 from webapp.vision.preprocess import EMOTIONS

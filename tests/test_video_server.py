@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-import clips
-import videocheck
+from testkit import clips
+from testkit import videocheck
 from conftest import ServerProcess, shared_file
-from synthetic import scene
+from testkit.synthetic import scene
 from webapp import video
 
 REAL_CLIP = ("samples", "clip_smile_liveportrait_d19.mp4")

@@ -9,7 +9,7 @@ import time
 import imageio_ffmpeg
 import pytest
 
-import clips
+from testkit import clips
 from webapp.app import create_app
 
 

@@ -9,18 +9,15 @@ from webapp import api, health, pages
 from webapp.config import ROOT, Config
 from webapp.errors import register_error_handlers
 from webapp.extensions import socketio
-from webapp.jobs.events import JobWatcher  # (its import registers the Socket.IO handlers)
 from webapp.jobs.runner import JobRunner
 from webapp.jobs.settings import job_settings
 from webapp.jobs.store import JobStore
-from webapp.live.events import serve_frames_without_flask_context
 from webapp.live.streams import LiveStreams
 from webapp.offload import Lane, blocking_runner
 from webapp.ratelimit import install_rate_limits
 from webapp.security import register_security_headers
+from webapp.sockets import init_socketio
 from webapp.vision.pipeline import Engine
-
-import webapp.live.events  # noqa: F401,E402  (registers the Socket.IO handlers)
 
 
 def create_app(overrides=None):
@@ -43,7 +40,7 @@ def create_app(overrides=None):
                                           "photo analyses")
     _init_jobs(app)
     _init_web(app)
-    _init_socketio(app)
+    init_socketio(app)
     if app.config["START_JOB_WORKERS"]:
         app.extensions["job_runner"].start()
     return app
@@ -54,7 +51,6 @@ def _init_jobs(app):
     config = app.config
     store = JobStore(config["JOBS_DIR"])
     app.extensions["job_store"] = store
-    app.extensions["job_watcher"] = JobWatcher(store)
     expiry = {"retention_seconds": config["JOB_RETENTION_SECONDS"],
               "queued_seconds": config["JOB_QUEUE_TIMEOUT_SECONDS"],
               "stalled_seconds": config["JOB_STALL_SECONDS"]}
@@ -81,20 +77,3 @@ def _init_web(app):
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-
-
-def _init_socketio(app):
-    origins = app.config["CORS_ALLOWED_ORIGINS"]
-    if origins and origins != "*":
-        origins = [origin.strip() for origin in origins.split(",")]
-    socketio.init_app(
-        app,
-        async_mode=app.config["ASYNC_MODE"],
-        # Leave room above MAX_FRAME_BYTES so an oversize frame gets an error
-        # acknowledgement instead of a dropped connection.
-        max_http_buffer_size=app.config["MAX_FRAME_BYTES"] * 4,
-        # With several server processes, Socket.IO events travel through Redis.
-        message_queue=app.config["REDIS_URL"] or None,
-        cors_allowed_origins=origins,
-    )
-    serve_frames_without_flask_context(app)

@@ -2,6 +2,11 @@
 import os
 import secrets
 
+from webapp.video import Limits
+from webapp.vision.classify import DEFAULT_MODEL
+from webapp.vision.detect import DEFAULT_DETECTOR
+from webapp.vision.pipeline import MAX_FACES
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
@@ -25,11 +30,11 @@ class Config:
     ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
-    MODEL_PATH = os.environ.get("EMOTION_MODEL", os.path.join(ROOT, "models", "emotion.tflite"))
+    MODEL_PATH = os.environ.get("EMOTION_MODEL", os.path.abspath(DEFAULT_MODEL))
     # "blazeface" (MediaPipe BlazeFace, landmarks, aligned crops), "blazeface_short"
     # or "haar" (OpenCV's cascade, no landmarks).
-    FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "blazeface")
-    MAX_FACES_PER_FRAME = _int("MAX_FACES_PER_FRAME", 10)  # the largest are kept
+    FACE_DETECTOR = os.environ.get("FACE_DETECTOR", DEFAULT_DETECTOR)
+    MAX_FACES_PER_FRAME = _int("MAX_FACES_PER_FRAME", MAX_FACES)  # the largest are kept
 
     # Live stream: one JPEG per `frame` event.
     MAX_FRAME_BYTES = _int("MAX_FRAME_BYTES", 1024 * 1024)
@@ -54,14 +59,15 @@ class Config:
     START_JOB_WORKERS = _flag("START_JOB_WORKERS", True)  # 0: this process runs no jobs
     JOB_WORKERS = _int("JOB_WORKERS", 1)  # videos processed at once
     JOB_RETENTION_SECONDS = _int("JOB_RETENTION_SECONDS", 24 * 3600)
-    JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 3600)  # wall clock for one job
+    JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", Limits.timeout_seconds)  # one job
     JOB_QUEUE_TIMEOUT_SECONDS = _int("JOB_QUEUE_TIMEOUT_SECONDS", 6 * 3600)
     JOB_STALL_SECONDS = _int("JOB_STALL_SECONDS", 600)  # processing without progress
     JOBS_DISK_QUOTA_BYTES = _int("JOBS_DISK_QUOTA_BYTES", 10 * 1024 ** 3)
-    MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", 10 * 60)  # counted in decoded frames
-    MAX_VIDEO_FRAMES = _int("MAX_VIDEO_FRAMES", 10 * 60 * 60)
-    MAX_VIDEO_SIDE = _int("MAX_VIDEO_SIDE", 1280)  # larger videos are processed downscaled
-    MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", 7680 * 4320)  # larger frames are refused
+    # The limits on one video (webapp.video.Limits has the defaults and says what each is).
+    MAX_VIDEO_SECONDS = _int("MAX_VIDEO_SECONDS", Limits.max_seconds)
+    MAX_VIDEO_FRAMES = _int("MAX_VIDEO_FRAMES", Limits.max_frames)
+    MAX_VIDEO_SIDE = _int("MAX_VIDEO_SIDE", Limits.max_side)
+    MAX_VIDEO_PIXELS = _int("MAX_VIDEO_PIXELS", Limits.max_pixels)
     # Scale-out: with a Redis URL, Socket.IO uses it as message queue, video jobs go
     # to `rq worker videos` processes, and rate-limit counts are kept there.
     REDIS_URL = os.environ.get("REDIS_URL") or None

@@ -1,7 +1,20 @@
 """The HTML pages."""
 from flask import Blueprint, render_template
 
+from webapp.vision.palette import EMOTION_COLOURS, FACE_COLOURS
+from webapp.vision.preprocess import EMOTIONS
+
 bp = Blueprint("pages", __name__)
+
+# What every page's scripts read (static/js/emotions.js): labels in the model's order
+# and the palette the video is drawn in.
+UI_SETTINGS = {"emotions": list(EMOTIONS), "emotion_colours": EMOTION_COLOURS,
+               "face_colours": list(FACE_COLOURS)}
+
+
+@bp.app_context_processor
+def ui_settings():
+    return {"ui_settings": UI_SETTINGS}
 
 
 @bp.get("/")

@@ -26,5 +26,4 @@ def install_rate_limits(app):
     for endpoint, config_key in ENDPOINT_LIMITS.items():
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = limiter.limit(app.config[config_key])(view)
-    app.extensions["rate_limiter"] = limiter
     return limiter

@@ -96,19 +96,7 @@ def eventlet_server_options(config):
     import eventlet
     import eventlet.wsgi
 
-    class GuardedPool(eventlet.GreenPool):
-        """eventlet.wsgi's pool of connection greenlets, refusing what is over a cap
-        instead of blocking the accept loop."""
-
-        counter = ConnectionCounter(config["MAX_CONNECTIONS_PER_ADDRESS"])
-
-        def spawn(self, function, conn_state, *args):
-            host = client_host(conn_state[0])
-            if not self.free() or not self.counter.admit(host):
-                return eventlet.spawn(refuse, conn_state[1])
-            thread = super().spawn(function, conn_state, *args)
-            thread.link(lambda _: self.counter.release(host))
-            return thread
+    from webapp.compat import guarded_pool
 
     class HeaderDeadlineProtocol(eventlet.wsgi.HttpProtocol):
         """eventlet's HTTP protocol with a deadline on each request's headers
@@ -119,7 +107,12 @@ def eventlet_server_options(config):
             with eventlet.Timeout(config["HEADER_TIMEOUT"] or None, late):
                 return super().parse_request()
 
-    return {"custom_pool": GuardedPool(connection_budget(config["MAX_CONNECTIONS"])),
+    counter = ConnectionCounter(config["MAX_CONNECTIONS_PER_ADDRESS"])
+    pool = guarded_pool(connection_budget(config["MAX_CONNECTIONS"]),
+                        admit=lambda address: counter.admit(client_host(address)),
+                        release=lambda address: counter.release(client_host(address)),
+                        refuse=refuse)
+    return {"custom_pool": pool,
             "protocol": HeaderDeadlineProtocol,
             "keepalive": config["HEADER_TIMEOUT"] or True,  # True: keep-alive, no timeout
             "socket_timeout": config["SOCKET_TIMEOUT"] or None}

@@ -1,11 +1,12 @@
-// Labels and colours shared by the pages (the model's output order).
+// Labels and colours shared by the pages, from the server (webapp/pages.py: the
+// model's output order and the palette the video is drawn in).
 "use strict";
 
-window.EMOTION_UI = Object.freeze({
-  EMOTIONS: ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
-  EMOTION_COLOURS: {
-    angry: "#e57373", disgust: "#9ccc65", fear: "#ba68c8", happy: "#ffd54f",
-    sad: "#64b5f6", surprise: "#ff8a65", neutral: "#b0bec5",
-  },
-  FACE_COLOURS: ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#4db6ac", "#e57373"],
-});
+(function () {
+  const settings = JSON.parse(document.getElementById("ui-settings").textContent);
+  window.EMOTION_UI = Object.freeze({
+    EMOTIONS: settings.emotions,
+    EMOTION_COLOURS: settings.emotion_colours,
+    FACE_COLOURS: settings.face_colours,
+  });
+})();

@@ -16,7 +16,8 @@ _engine_lock = threading.Lock()
 
 
 def default_engine():
-    """The shipped model with the Haar detector, built on first use and then shared."""
+    """The shipped model with the default detector (BlazeFace), built on first use
+    and then shared."""
     global _default_engine
     with _engine_lock:
         if _default_engine is None:

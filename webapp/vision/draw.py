@@ -1,9 +1,10 @@
 """Draw results onto a BGR frame: a box and a label per face, one colour per id
-(the same palette as the live page)."""
+(the pages' palette, webapp/vision/palette.py)."""
 import cv2
 
-FACE_COLOURS_BGR = [(247, 195, 79), (77, 183, 255), (132, 199, 129), (146, 98, 240),
-                    (200, 104, 186), (118, 241, 255), (172, 182, 77), (115, 115, 229)]
+from webapp.vision.palette import FACE_COLOURS, bgr
+
+FACE_COLOURS_BGR = [bgr(colour) for colour in FACE_COLOURS]
 
 
 def face_colour(face_id):

@@ -11,7 +11,7 @@ import urllib.request
 
 import numpy as np
 
-import clips
+from testkit import clips
 from webapp import video
 from webapp.vision.draw import face_colour
 

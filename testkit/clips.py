@@ -3,7 +3,7 @@ import subprocess
 
 import imageio_ffmpeg
 
-from synthetic import scene
+from testkit.synthetic import scene
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 

@@ -1,0 +1,3 @@
+"""Media the tests and the benchmarks share: drawn faces and scenes
+(`synthetic`), short clips made with ffmpeg (`clips`), and the frame-by-frame
+check of an annotated video against its input (`videocheck`)."""
