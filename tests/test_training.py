@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import cv2
 import numpy as np
 import pytest
 
@@ -791,3 +792,71 @@ def test_training_runs_on_jax_without_tensorflow_and_its_model_exports(tmp_path,
     tflite = export.export(str(tmp_path / "student" / "best.keras"), str(tmp_path / "export"))
     faces = evaluate.normalize(data.load_splits(tiny_csv)["PrivateTest"].images[..., None])
     assert np.abs(predict.predict_tflite(tflite, faces) - jax_answers).max() < 1e-4
+
+
+def test_equalised_crops_see_dim_light_much_as_clean_light():
+    """Histogram equalisation undoes a monotone change of the light (the dim-light
+    protocol without its noise) up to rounding: the reason it is the crops'
+    normalisation (models/README.md)."""
+    from training import camera
+    from webapp.vision.preprocess import normalize_light
+
+    faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48)).astype(np.uint8)
+    faces = np.stack([cv2.GaussianBlur(face, (0, 0), 3) for face in faces])  # smooth, like faces
+    dimmed = camera.dim_protocol(faces, noise=0.0)
+    assert np.abs(faces.astype(float) - dimmed).mean() > 60
+    gaps = {method: np.abs(normalize_light(faces, method).astype(float)
+                           - normalize_light(dimmed, method)).mean()
+            for method in ("equalize", "clahe")}
+    assert gaps["equalize"] < 12 and gaps["clahe"] > 3 * gaps["equalize"], gaps
+    assert normalize_light(faces, "none") is faces
+    assert normalize_light(faces[0], "equalize").shape == (48, 48)
+    with pytest.raises(ValueError, match="unknown crop normalisation"):
+        normalize_light(faces, "gamma")
+
+
+def test_dim_light_protocol_is_the_issues_formula_with_seeded_noise():
+    from training import camera
+
+    faces = np.full((2, 48, 48), 200, np.uint8)
+    quiet = camera.dim_protocol(faces, noise=0.0)
+    assert np.all(quiet == np.uint8(255 * 0.45 * (200 / 255) ** 1.8))
+    assert np.array_equal(camera.dim_protocol(faces), camera.dim_protocol(faces))
+    assert 2 < np.std(camera.dim_protocol(faces).astype(float)) < 6
+
+
+def test_camera_degradation_keeps_shape_and_type_and_changes_most_faces():
+    from training import camera
+
+    faces = np.random.default_rng(1).integers(0, 256, (200, 48, 48)).astype(np.uint8)
+    degraded = camera.degrade(faces, np.random.default_rng(2))
+    assert degraded.shape == faces.shape and degraded.dtype == np.uint8
+    changed = np.abs(degraded.astype(int) - faces).reshape(200, -1).mean(axis=1) > 0.5
+    assert 0.5 < changed.mean() < 0.9  # about a third are left as they are
+    assert np.array_equal(degraded, camera.degrade(faces, np.random.default_rng(2)))
+
+
+def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_path, tiny_csv):
+    """--light goes from the run into the exported card, and the server's classifier
+    and training.evaluate both normalise the crops as the card says."""
+    from training import evaluate, export, predict, train
+    from webapp.vision.classify import EmotionClassifier
+    from webapp.vision.preprocess import normalize_light
+
+    run = tmp_path / "run"
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                "--batch-size", "32", "--light", "equalize", "--camera", "--out", str(run)])
+    assert predict.model_light(str(run / "best.keras")) == "equalize"
+    tflite_path = export.export(str(run / "best.keras"), str(tmp_path / "models"),
+                                tta_zooms=())
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert card["crop_normalisation"] == "equalize"
+
+    faces = data.load_splits(tiny_csv)["PrivateTest"].images[:8]
+    by_hand = predict.predict_tflite(
+        tflite_path, evaluate.normalize(normalize_light(faces, "equalize")[..., None]))
+    served = EmotionClassifier(tflite_path).predict(list(faces))
+    assert np.allclose(served, by_hand, atol=1e-5)
+    assert np.allclose(evaluate.predict_split(tflite_path, faces), by_hand, atol=1e-5)
+    unnormalised = predict.predict_tflite(tflite_path, evaluate.normalize(faces[..., None]))
+    assert not np.allclose(served, unnormalised, atol=1e-3)

@@ -17,8 +17,7 @@ import numpy as np
 
 from training import data, metrics
 from training.evaluate import predict_views
-from training.predict import predict
-from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize
+from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS
 
 
 def apply_bias(view_probabilities, bias):
@@ -98,7 +97,7 @@ def main(argv=None):
     if zooms:
         view_probabilities = predict_views(args.model, split.images, zooms)
     else:
-        view_probabilities = predict(args.model, normalize(split.images[..., None]))[None]
+        view_probabilities = predict_views(args.model, split.images, (1.0,))[:1]
     bias = choose_bias(view_probabilities, split.labels, targets, limit=args.max_offset)
     for name, offsets in (("before", np.zeros(len(EMOTIONS))), ("after", bias)):
         probabilities = apply_bias(view_probabilities, offsets)

@@ -17,21 +17,25 @@ import cv2
 import numpy as np
 
 from training import data, metrics, served
-from training.predict import predict
-from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, tta_views
+from training.predict import model_light, predict
+from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, normalize_light, tta_views
 
 
-def predict_views(model_path, images, tta_zooms):
-    """(views, N, classes) probabilities for the `tta_views` of N 48x48 images."""
+def predict_views(model_path, images, tta_zooms, light=None):
+    """(views, N, classes) probabilities for the `tta_views` of N 48x48 images,
+    each first light-normalised as the model expects (or by `light`)."""
+    images = normalize_light(images, model_light(model_path) if light is None else light)
     views = normalize(tta_views(images, tta_zooms)[..., None])
     return predict(model_path, views).reshape(-1, len(images), len(EMOTIONS))
 
 
-def predict_split(model_path, images, tta_zooms=None):
-    """Probabilities for 48x48 images; averaged over `tta_views` when zooms are given."""
+def predict_split(model_path, images, tta_zooms=None, light=None):
+    """Probabilities for 48x48 images, light-normalised as the model expects;
+    averaged over `tta_views` when zooms are given."""
     if not tta_zooms:
+        images = normalize_light(images, model_light(model_path) if light is None else light)
         return predict(model_path, normalize(images[..., None]))
-    return predict_views(model_path, images, tta_zooms).mean(axis=0)
+    return predict_views(model_path, images, tta_zooms, light).mean(axis=0)
 
 
 def draw_confusion(confusion, path, labels=EMOTIONS, cell=70):

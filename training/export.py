@@ -17,10 +17,18 @@ import tensorflow as tf  # noqa: E402
 
 from training import data  # noqa: E402
 from training.class_bias import fold_into_model  # noqa: E402
-from training.predict import load_model  # noqa: E402
+from training.predict import load_model, model_light  # noqa: E402
 from webapp.vision.preprocess import (  # noqa: E402
-    CHANNELS, EMOTIONS, INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE, TTA_ZOOMS,
+    CHANNELS, CROP_NORMALISATIONS, EMOTIONS, INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE, TTA_ZOOMS,
+    normalize_light,
 )
+
+LIGHT_NOTES = {
+    "none": "none: the crop as cut",
+    "equalize": "equalize: the crop's histogram equalised (OpenCV equalizeHist on the "
+                "uint8 crop) before its views",
+    "clahe": "clahe: OpenCV CLAHE (clip 2.0, 4x4 tiles) on the uint8 crop before its views",
+}
 
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -46,16 +54,17 @@ def to_tflite(model, quantize="none", calibration_faces=None):
     return converter.convert()
 
 
-def calibration_faces(data_path, count=500, seed=0):
+def calibration_faces(data_path, count=500, seed=0, light="none"):
     """Model inputs of `count` training faces, for int8 calibration."""
     from webapp.vision.preprocess import normalize
 
     images = data.load_splits(data_path, limit=None)["Training"].images
     chosen = np.random.default_rng(seed).choice(len(images), count, replace=False)
-    return normalize(images[chosen][..., None])
+    return normalize(normalize_light(images[chosen], light)[..., None])
 
 
-def model_card(model, metrics=None, quantize="none", class_bias=None, tta_zooms=TTA_ZOOMS):
+def model_card(model, metrics=None, quantize="none", class_bias=None, tta_zooms=TTA_ZOOMS,
+               light="none"):
     """The JSON sidecar that tells a user how to feed the model."""
     card = {
         "format": "tflite",
@@ -68,7 +77,10 @@ def model_card(model, metrics=None, quantize="none", class_bias=None, tta_zooms=
         "color": "grayscale",
         "input_scale": INPUT_SCALE,
         "input_offset": INPUT_OFFSET,
-        "input": "face crop resized to input_size; value = pixel * input_scale + input_offset",
+        "crop_normalisation": light,
+        "crop_normalisation_note": LIGHT_NOTES[light],
+        "input": ("face crop resized to input_size, light-normalised (crop_normalisation); "
+                  "value = pixel * input_scale + input_offset"),
         "output": "softmax probabilities in the order of labels",
         "tta_zooms": list(tta_zooms),
         "tta": ("the server averages each face's views: plain and mirrored at each zoom"
@@ -83,10 +95,12 @@ def model_card(model, metrics=None, quantize="none", class_bias=None, tta_zooms=
 
 
 def export(model_path, out_dir="models", name="emotion", metrics=None, quantize="none",
-           class_bias=None, tta_zooms=TTA_ZOOMS, calibration=None):
+           class_bias=None, tta_zooms=TTA_ZOOMS, calibration=None, light=None):
     """Write <name>.tflite, <name>.keras and <name>.json into out_dir;
     `class_bias` ({label: logit offset}) is folded into the model first;
-    `tta_zooms` are the views the server averages (empty: one view)."""
+    `tta_zooms` are the views the server averages (empty: one view); `light`
+    the crop normalisation it was trained with (default: its run's)."""
+    light = model_light(model_path) if light is None else light
     model = load_model(model_path)
     if class_bias:
         fold_into_model(model, [class_bias.get(label, 0.0) for label in EMOTIONS])
@@ -98,7 +112,7 @@ def export(model_path, out_dir="models", name="emotion", metrics=None, quantize=
     if os.path.abspath(model_path) != os.path.abspath(keras_path):
         model.save(keras_path)
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-        json.dump(model_card(model, metrics, quantize, class_bias, tta_zooms), f, indent=2)
+        json.dump(model_card(model, metrics, quantize, class_bias, tta_zooms, light), f, indent=2)
         f.write("\n")
     return tflite_path
 
@@ -118,6 +132,9 @@ def main(argv=None):
     parser.add_argument("--class-bias", help="offsets JSON from training.class_bias to fold in")
     parser.add_argument("--tta-zooms", type=_zooms, default=TTA_ZOOMS,
                         help="views the server averages, e.g. 1.0,1.05; 'none' for one view")
+    parser.add_argument("--light", choices=CROP_NORMALISATIONS,
+                        help="crop normalisation the model was trained with (default: the "
+                             "`light` of its training run's config.json, else none)")
     parser.add_argument("--data", help=f"FER-2013 CSV for int8 calibration; default "
                                        f"${data.DATA_ENV}")
     args = parser.parse_args(argv)
@@ -128,9 +145,11 @@ def main(argv=None):
     if args.class_bias:
         with open(args.class_bias) as f:
             class_bias = json.load(f)["class_bias"]
-    calibration = calibration_faces(args.data) if args.quantize == "int8" else None
+    light = model_light(args.model) if args.light is None else args.light
+    calibration = (calibration_faces(args.data, light=light) if args.quantize == "int8"
+                   else None)
     path = export(args.model, args.out_dir, args.name, metrics, args.quantize, class_bias,
-                  args.tta_zooms, calibration)
+                  args.tta_zooms, calibration, light)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
 
 

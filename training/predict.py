@@ -1,9 +1,27 @@
 """Probabilities from a trained model, .keras or .tflite, for evaluation,
 class offsets and export checks. Keras (on its configured backend) is imported
 only for .keras files, the TFLite runtime only for .tflite files."""
+import json
+import os
+
 import numpy as np
 
 from training import models
+
+
+def model_light(model_path):
+    """The crop light normalisation a model expects: its card's
+    `crop_normalisation` (the .json beside it), else the `light` of the training
+    run it comes from (config.json beside it), else "none"."""
+    base = os.path.splitext(model_path)[0]
+    for path, key in ((base + ".json", "crop_normalisation"),
+                      (os.path.join(os.path.dirname(model_path), "config.json"), "light")):
+        if os.path.isfile(path):
+            with open(path) as f:
+                value = json.load(f).get(key)
+            if value:
+                return value
+    return "none"
 
 
 def load_model(path):

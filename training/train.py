@@ -24,8 +24,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from training import data, factor, models, narrow, served  # noqa: E402
-from webapp.vision.preprocess import INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS  # noqa: E402
+from training import camera, data, factor, models, narrow, served  # noqa: E402
+from webapp.vision.preprocess import (  # noqa: E402
+    CROP_NORMALISATIONS, INPUT_OFFSET, INPUT_SCALE, TTA_ZOOMS, normalize_light,
+)
 
 
 TRAINING_CROPS = (*served.CROPS, "mixed")
@@ -56,6 +58,13 @@ def parse_args(argv=None):
                              "each training face is either, at random; validation on both); "
                              "teachers given as --teacher (not online) answer for FER-2013's "
                              "crops")
+    parser.add_argument("--light", choices=CROP_NORMALISATIONS, default="none",
+                        help="light normalisation of each crop (preprocess.normalize_light), "
+                             "in training and, through the exported card, in serving")
+    parser.add_argument("--camera", action="store_true",
+                        help="degrade training faces as cameras do (training.camera: dim and "
+                             "uneven light, noise, blur, low resolution, JPEG) before the "
+                             "light normalisation")
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="mix pairs of training faces and their targets, with weights "
                              "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -90,17 +99,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def augmenter(seed):
+def augmenter(seed, photometric=True):
     """Augmentation fit for faces: mirror, small shifts/rotations/zoom,
-    brightness/contrast, random erasing. Works on 0..255 pixels."""
+    brightness/contrast (unless `photometric` is off: the crops' light is then
+    normalised before this), random erasing. Works on 0..255 pixels."""
+    light = [
+        keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed),
+        keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),
+    ] if photometric else []
     return keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
             keras.layers.RandomRotation(12 / 360, fill_mode="reflect", seed=seed),
             keras.layers.RandomZoom((-0.15, 0.15), fill_mode="reflect", seed=seed),
-            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed),
-            keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),
+            *light,
             keras.layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 255),
                                        seed=seed),
         ],
@@ -190,13 +203,17 @@ class Batches(keras.utils.PyDataset):
     shuffled each epoch, augmented and mixed; with `teacher` (a function of the
     model's input), its answer for the batch as given to the model makes up
     `teacher_weight` of the targets; with `alternates` (another version of each
-    image), each face of a batch is one or the other, at random."""
+    image), each face of a batch is one or the other, at random; with `camera`,
+    faces degraded as cameras do (training.camera); then each crop's `light`
+    normalised (preprocess.normalize_light)."""
 
     def __init__(self, images, targets, weights, batch_size, augment=None, seed=0,
-                 mixup_alpha=0.0, teacher=None, teacher_weight=0.0, alternates=None):
+                 mixup_alpha=0.0, teacher=None, teacher_weight=0.0, alternates=None,
+                 camera=False, light="none"):
         super().__init__()
         self.images, self.targets, self.weights = images, targets, weights
         self.alternates = alternates
+        self.camera, self.light = camera, light
         self.batch_size, self.augment = batch_size, augment
         self.mixup_alpha, self.teacher, self.teacher_weight = mixup_alpha, teacher, teacher_weight
         self.order = np.arange(len(images))
@@ -222,6 +239,9 @@ class Batches(keras.utils.PyDataset):
         if self.alternates is not None:
             swapped = self.shuffler.random(len(rows)) < 0.5
             images = np.where(swapped[:, None, None], self.alternates[rows], images)
+        if self.camera:
+            images = camera.degrade(images, self.shuffler)
+        images = normalize_light(images, self.light)
         x = ops.convert_to_tensor(images[..., None], "float32")
         y = ops.convert_to_tensor(self.targets[rows], "float32")
         w = ops.convert_to_tensor(self.weights[rows], "float32")
@@ -442,11 +462,12 @@ def main(argv=None):
         print(f"crops: {args.crops} ({time.time() - started_crops:.0f} s)", flush=True)
     train_ds = Batches(
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
-        augment=augmenter(args.seed), seed=args.seed, mixup_alpha=args.mixup,
-        teacher=online, teacher_weight=args.teacher_weight, alternates=alternates,
+        augment=augmenter(args.seed, photometric=args.light == "none"), seed=args.seed,
+        mixup_alpha=args.mixup, teacher=online, teacher_weight=args.teacher_weight,
+        alternates=alternates, camera=args.camera, light=args.light,
     )
     val_ds = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
-                     args.batch_size)
+                     args.batch_size, light=args.light)
 
     model = models.build(args.arch, **({"weights": args.weights} if args.weights else {}))
     if args.init:

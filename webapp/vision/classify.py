@@ -15,7 +15,9 @@ import json
 import os
 
 import numpy as np
-from webapp.vision.preprocess import TTA_ZOOMS, crop_face, mean_of_views, normalize, tta_views
+from webapp.vision.preprocess import (
+    TTA_ZOOMS, mean_of_views, normalize, normalize_light, tta_views,
+)
 from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.tflite import TFLiteModel
 
@@ -53,6 +55,7 @@ class EmotionClassifier:
         self.input_size = tuple(card["input_size"])
         self.input_scale = float(card["input_scale"])
         self.input_offset = float(card["input_offset"])
+        self.light = card.get("crop_normalisation", "none")
         self.card = card
         self.threads = threads
         self._local = per_os_thread()
@@ -64,10 +67,6 @@ class EmotionClassifier:
         if model is None:
             model = self._local.model = TFLiteModel(self.model_path, self.threads)
         return model
-
-    def crops(self, gray_image, boxes):
-        """Model-sized crops for each box (None for a box outside the image)."""
-        return [crop_face(gray_image, box, self.input_size) for box in boxes]
 
     @property
     def max_views(self):
@@ -86,7 +85,7 @@ class EmotionClassifier:
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         count = len(face_crops)
-        crops = np.stack(face_crops)
+        crops = normalize_light(np.stack(face_crops), self.light)
         views = self.max_views if views is None else min(views, self.max_views)
         first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
         chosen = (first[None, :] + np.arange(views)[:, None]) % self.max_views  # (views, N)

@@ -22,10 +22,36 @@ INPUT_OFFSET = -1.0
 # reported figures (`training.evaluate --tta`).
 TTA_ZOOMS = (1.0, 1.05)
 
+# Light normalisation of each crop (uint8, before its views): the model card's
+# "crop_normalisation", the same in training and serving. "equalize" spreads a
+# crop's grey levels evenly (histogram equalisation), so a dim, flat or
+# over-exposed face reaches the model much as a well-lit one; "clahe" does so
+# tile by tile (uneven light); "none" is the crop as cut (models before it).
+CROP_NORMALISATIONS = ("none", "equalize", "clahe")
+CLAHE_CLIP, CLAHE_TILES = 2.0, (4, 4)
+
 
 def normalize(pixels, scale=INPUT_SCALE, offset=INPUT_OFFSET):
     """Map 0..255 grayscale pixels to the model's input range (float32)."""
     return np.asarray(pixels, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+
+
+def normalize_light(crops, method="none"):
+    """uint8 crops, one (h, w) or a stack (N, h, w), with their light normalised
+    by `method` (one of CROP_NORMALISATIONS), each crop on its own."""
+    if method == "none":
+        return crops
+    if method not in CROP_NORMALISATIONS:
+        raise ValueError(f"unknown crop normalisation {method!r}; choose from "
+                         f"{CROP_NORMALISATIONS}")
+    crops = np.asarray(crops, np.uint8)
+    if method == "equalize":
+        one = cv2.equalizeHist
+    else:
+        one = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=CLAHE_TILES).apply
+    if crops.ndim == 2:
+        return one(np.ascontiguousarray(crops))
+    return np.stack([one(np.ascontiguousarray(crop)) for crop in crops]) if len(crops) else crops
 
 
 def crop_face(gray_image, box, size=INPUT_SIZE):

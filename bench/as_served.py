@@ -1,0 +1,99 @@
+"""FER-2013 faces as a user gets them: through the real server's POST /api/analyze.
+
+    python bench/as_served.py [MODEL.tflite ...] [--split PrivateTest] [--dim] [--limit N]
+
+Each face is upscaled 4x (192 px, cubic), set in a grey (128) frame of 96 px,
+sent as PNG to `python wsgi.py` (FACE_DETECTOR=blazeface_short, one server per
+model, started in turn) and scored by the largest face's emotion; a face the
+server does not find counts wrong. `--dim` first darkens each face by the dim
+protocol (training.camera.dim_protocol). Prints accuracy, faces found and the
+recall of each class, with the CPU.
+"""
+import argparse
+import json
+import os
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+from common import REPO_ROOT, cpu_summary, fer2013_path, start_server
+from training import camera, data  # noqa: E402  (importable once common has set the path)
+from webapp.vision.preprocess import EMOTIONS  # noqa: E402
+
+UPSCALE, FRAME = 4, 96
+
+
+def as_photo(face):
+    """A 48x48 face as the PNG a user would send: upscaled, in a grey frame."""
+    big = cv2.resize(face, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+    framed = cv2.copyMakeBorder(big, FRAME, FRAME, FRAME, FRAME, cv2.BORDER_CONSTANT, value=128)
+    return cv2.imencode(".png", framed)[1].tobytes()
+
+
+def post_image(url, image_bytes):
+    """The JSON answer of POST /api/analyze for one image."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"face.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + image_bytes \
+        + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "/api/analyze", data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def largest_face_emotion(answer):
+    faces = answer.get("faces") or []
+    if not faces:
+        return None
+    largest = max(faces, key=lambda face: face["box"][2] * face["box"][3])
+    return largest["emotion"]
+
+
+def score(model_path, faces, labels, clients=2):
+    """(accuracy, found, recall per class) of the server running `model_path`."""
+    env = {"EMOTION_MODEL": os.path.abspath(model_path), "FACE_DETECTOR": "blazeface_short",
+           "RATE_LIMIT_ANALYZE": "1000000 per minute", "RATE_LIMIT_API": "1000000 per minute",
+           "START_JOB_WORKERS": "0"}
+    process, url, _ = start_server(env=env)
+    try:
+        photos = [as_photo(face) for face in faces]
+        with ThreadPoolExecutor(clients) as pool:
+            answers = list(pool.map(lambda photo: largest_face_emotion(post_image(url, photo)),
+                                    photos))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    predicted = np.array([EMOTIONS.index(a) if a in EMOTIONS else -1 for a in answers])
+    recall = {label: float((predicted[labels == c] == c).mean())
+              for c, label in enumerate(EMOTIONS)}
+    return float((predicted == labels).mean()), int((predicted >= 0).sum()), recall
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*",
+                        default=[os.path.join(REPO_ROOT, "models", "emotion.tflite")])
+    parser.add_argument("--data", default=fer2013_path())
+    parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
+    parser.add_argument("--dim", action="store_true", help="faces darkened by the dim protocol")
+    parser.add_argument("--limit", type=int, help="first N faces only")
+    args = parser.parse_args(argv)
+    split = data.load_splits(args.data)[args.split]
+    faces, labels = split.images[:args.limit], split.labels[:args.limit]
+    if args.dim:
+        faces = camera.dim_protocol(faces)
+    print(cpu_summary())
+    print(f"{args.split}{' dimmed' if args.dim else ''}, {len(faces)} faces through "
+          f"POST /api/analyze (blazeface_short), largest face's emotion")
+    for model_path in args.models:
+        accuracy, found, recall = score(model_path, faces, labels)
+        print(f"{model_path}: accuracy {accuracy:.2%}  found {found}/{len(faces)}  recall "
+              + " ".join(f"{label} {value:.2f}" for label, value in recall.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
