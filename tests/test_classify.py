@@ -126,3 +126,46 @@ def test_tta_views_are_mirrors_and_zooms_of_each_crop_in_view_order():
     assert 24 <= (zoomed[24] > 127).sum() <= 28
     answers = np.arange(12 * 2, dtype=np.float32).reshape(12, 2)
     assert np.allclose(mean_of_views(answers, 3)[0], answers[0::3].mean(axis=0))
+
+
+def members_model(folder, members):
+    """A model of several members: copies of the shipped file, a card naming them."""
+    import shutil
+
+    with open(DEFAULT_MODEL.replace(".tflite", ".json")) as f:
+        card = json.load(f)
+    for member in members:
+        shutil.copy(DEFAULT_MODEL, folder / member["file"])
+    card["members"] = members
+    (folder / "emotion.json").write_text(json.dumps(card))
+    return str(folder / "emotion.tflite")
+
+
+def test_members_answer_as_the_weighted_mean_of_each_ones_views(tmp_path):
+    path = members_model(tmp_path, [
+        {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05],
+         "weight": 3.0},
+        {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0],
+         "weight": 1.0}])
+    crops = list(np.random.default_rng(5).integers(0, 255, (3, *INPUT_SIZE), dtype=np.uint8))
+    both = EmotionClassifier(path)
+    assert both.max_views == 6 and [member.light for member in both.members] == [
+        "none", "equalize"]
+    alone = EmotionClassifier(DEFAULT_MODEL, tta_zooms=(1.0, 1.05)).predict(crops)
+    from webapp.vision.preprocess import normalize_light
+
+    equalized = EmotionClassifier(DEFAULT_MODEL, tta_zooms=(1.0,)).predict(
+        list(normalize_light(np.stack(crops), "equalize")))
+    assert np.allclose(both.predict(crops), 0.75 * alone + 0.25 * equalized, atol=1e-5)
+
+
+def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path):
+    path = members_model(tmp_path, [
+        {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]},
+        {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05]}])
+    both = EmotionClassifier(path)
+    assert both.cycle[:4] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    crop = [np.random.default_rng(6).integers(0, 255, INPUT_SIZE, dtype=np.uint8)]
+    one_at_a_time = [both.predict(crop, views=1, first_views=[k])[0] for k in range(8)]
+    assert not np.allclose(one_at_a_time[0], one_at_a_time[1], atol=1e-3)  # other member
+    assert np.allclose(np.mean(one_at_a_time, axis=0), both.predict(crop)[0], atol=1e-5)

@@ -29,9 +29,30 @@ def predict_views(model_path, images, tta_zooms, light=None):
     return predict(model_path, views).reshape(-1, len(images), len(EMOTIONS))
 
 
+def served_probabilities(model_path, images, chunk=256):
+    """Probabilities for 48x48 images exactly as the server gives them for a
+    photo: every view of every member its card names (webapp's classifier)."""
+    from webapp.vision.classify import EmotionClassifier
+
+    classifier = EmotionClassifier(model_path)
+    return np.concatenate([classifier.predict(list(images[start:start + chunk]))
+                           for start in range(0, len(images), chunk)]).astype(np.float64)
+
+
+def has_members(model_path):
+    card_path = os.path.splitext(model_path)[0] + ".json"
+    if not model_path.endswith(".tflite") or not os.path.isfile(card_path):
+        return False
+    with open(card_path) as f:
+        return bool(json.load(f).get("members"))
+
+
 def predict_split(model_path, images, tta_zooms=None, light=None):
     """Probabilities for 48x48 images, light-normalised as the model expects;
-    averaged over `tta_views` when zooms are given."""
+    averaged over `tta_views` when zooms are given. A model of several members
+    (its card's `members`) is always answered as served, all views included."""
+    if has_members(model_path):
+        return served_probabilities(model_path, images)
     if not tta_zooms:
         images = normalize_light(images, model_light(model_path) if light is None else light)
         return predict(model_path, normalize(images[..., None]))

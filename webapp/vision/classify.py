@@ -15,9 +15,7 @@ import json
 import os
 
 import numpy as np
-from webapp.vision.preprocess import (
-    TTA_ZOOMS, mean_of_views, normalize, normalize_light, tta_views,
-)
+from webapp.vision.preprocess import TTA_ZOOMS, normalize, normalize_light, tta_views
 from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.tflite import TFLiteModel
 
@@ -40,59 +38,106 @@ def read_model_card(model_path):
         return json.load(f)
 
 
+class Member:
+    """One network of the model: its file, the light normalisation of its crops,
+    the zooms of its views (plain and mirrored at each) and its weight."""
+
+    def __init__(self, model_path, light="none", tta_zooms=TTA_ZOOMS, weight=1.0):
+        self.model_path = os.path.abspath(model_path)
+        self.light = light
+        self.tta_zooms = tuple(tta_zooms)
+        self.weight = float(weight)
+        self.views = 2 * len(self.tta_zooms) if self.tta_zooms else 1
+
+    def view_stack(self, crops, upto):
+        """(upto + 1, N, h, w) of its views 0..upto of N uint8 crops, light-normalised."""
+        crops = normalize_light(crops, self.light)
+        zooms = self.tta_zooms[:upto // 2 + 1]  # views come 2 a zoom: no further than needed
+        every_view = tta_views(crops, zooms) if zooms else crops
+        return every_view.reshape(-1, *crops.shape)[:upto + 1]
+
+
+def members_of(card, model_path, tta_zooms=None):
+    """The members a card describes (`members`: a list of {"file", "crop_normalisation",
+    "tta_zooms", "weight"}, files beside the card), or the card's own file alone."""
+    folder = os.path.dirname(model_path)
+    if card.get("members"):
+        return [Member(os.path.join(folder, member["file"]),
+                       member.get("crop_normalisation", "none"),
+                       member.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms,
+                       member.get("weight", 1.0))
+                for member in card["members"]]
+    zooms = card.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms
+    return [Member(model_path, card.get("crop_normalisation", "none"), zooms)]
+
+
 class EmotionClassifier:
-    """Batch of grayscale face crops -> (N, labels) probabilities."""
+    """Batch of grayscale face crops -> (N, labels) probabilities.
+
+    The model is one network or several members (the card's `members`); a face's
+    answer is the weighted mean over every view of every member, each member's
+    views counted as one. The views form one cycle, members taking turns (view 0
+    of each member, then view 1 of each...), so that a stream classifying a face
+    one view at a time draws on every member in as many classifications."""
 
     def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None):
         self.model_path = os.path.abspath(model_path)
         card = read_model_card(self.model_path)
-        # Zooms of the views averaged per face (test-time augmentation): the
-        # card's unless given; () is the crop alone.
-        if tta_zooms is None:
-            tta_zooms = card.get("tta_zooms", TTA_ZOOMS)
-        self.tta_zooms = tuple(tta_zooms)
+        self.members = members_of(card, self.model_path, tta_zooms)
+        self.tta_zooms = self.members[0].tta_zooms
         self.labels = tuple(card["labels"])
         self.input_size = tuple(card["input_size"])
         self.input_scale = float(card["input_scale"])
         self.input_offset = float(card["input_offset"])
-        self.light = card.get("crop_normalisation", "none")
         self.card = card
         self.threads = threads
+        # The cycle of views: (member, its view), members taking turns.
+        most = max(member.views for member in self.members)
+        self.cycle = [(m, v) for v in range(most) for m, member in enumerate(self.members)
+                      if v < member.views]
         self._local = per_os_thread()
-        self._model()  # fail now, not on the first face, if the file is bad
+        self._models()  # fail now, not on the first face, if a file is bad
 
-    def _model(self):
-        """This OS thread's interpreter."""
-        model = getattr(self._local, "model", None)
-        if model is None:
-            model = self._local.model = TFLiteModel(self.model_path, self.threads)
-        return model
+    def _models(self):
+        """This OS thread's interpreters, one per member."""
+        models = getattr(self._local, "models", None)
+        if models is None:
+            models = self._local.models = [TFLiteModel(member.model_path, self.threads)
+                                           for member in self.members]
+        return models
 
     @property
     def max_views(self):
-        """Views per face with every test-time view: 2 per zoom (plain, mirrored)."""
-        return 2 * len(self.tta_zooms) if self.tta_zooms else 1
+        """Views per face with every member's every view."""
+        return len(self.cycle)
 
     def predict(self, face_crops, views=None, first_views=None):
         """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255,
-        each the mean over `views` test-time views (default: all; 1: the crop alone,
-        2: and its mirror image, 4: and both at the next zoom...).
+        each the weighted mean over `views` views of the cycle (default: all).
 
         `first_views` (one per crop) starts each crop's views at that place in
-        the cycle of all views, wrapping round: a stream that classifies a face
-        one view at a time, from first views 0, 1, 2, 3, sees every view in
-        four classifications."""
+        the cycle, wrapping round: a stream that classifies a face one view at a
+        time, from first views 0, 1, 2..., sees every view of every member in
+        `max_views` classifications."""
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         count = len(face_crops)
-        crops = normalize_light(np.stack(face_crops), self.light)
+        crops = np.stack(face_crops)
         views = self.max_views if views is None else min(views, self.max_views)
         first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
         chosen = (first[None, :] + np.arange(views)[:, None]) % self.max_views  # (views, N)
-        # Views come in zoom order (2 a zoom): zoom no further than the last one chosen.
-        zooms = self.tta_zooms[:chosen.max() // 2 + 1]
-        every_view = tta_views(crops, zooms) if zooms else crops
-        every_view = every_view.reshape(-1, count, *crops.shape[1:])
-        x = every_view[chosen, np.arange(count)].reshape(-1, *crops.shape[1:])
-        x = normalize(x[..., None], self.input_scale, self.input_offset)
-        return mean_of_views(self._model().predict(x), count)
+        total = np.zeros((count, len(self.labels)), np.float64)
+        weights = np.zeros(count, np.float64)
+        for m, (member, model) in enumerate(zip(self.members, self._models())):
+            picks = [(v, n) for step in range(views) for n in range(count)
+                     for member_index, v in [self.cycle[chosen[step, n]]] if member_index == m]
+            if not picks:
+                continue
+            stack = member.view_stack(crops, max(v for v, _ in picks))
+            x = np.stack([stack[v, n] for v, n in picks])
+            answers = model.predict(normalize(x[..., None], self.input_scale, self.input_offset))
+            share = member.weight / member.views
+            for (_, n), answer in zip(picks, answers):
+                total[n] += share * answer
+                weights[n] += share
+        return (total / weights[:, None]).astype(np.float32)
