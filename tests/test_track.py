@@ -92,3 +92,21 @@ def test_smoothing_weight_counts_the_time_since_the_last_classification():
     with_gaps.update([box], [SAD], 0.2)
     every_frame.update([box], [SAD], 0.2)
     assert np.allclose(gapped.probabilities, direct.probabilities)
+
+
+def test_a_plan_says_what_to_classify_and_its_commit_counts_the_views():
+    tracker = Tracker(classify_interval=0.2)
+    plan = tracker.plan([[100, 100, 80, 80]], 0.0)
+    assert plan.due == [0] and plan.first_views == [0] and plan.matches == {}
+    (track,) = tracker.commit(plan, [HAPPY], views=2)
+    assert track.views_seen == 2
+    # soon after, still: not due; the commit moves the box and counts no views
+    plan = tracker.plan([[104, 100, 80, 80]], 0.05)
+    assert plan.due == [] and plan.matches == {0: track}
+    assert tracker.commit(plan, [], views=2) == [track] and track.views_seen == 2
+    # due again: its views start where they left off
+    plan = tracker.plan([[104, 100, 80, 80], [400, 300, 60, 60]], 0.3)
+    assert plan.due == [0, 1] and plan.first_views == [2, 0]
+    # the new face could not be classified (None): it starts no track
+    tracks = tracker.commit(plan, [SAD, None], views=1)
+    assert tracks == [track, None] and track.views_seen == 3

@@ -118,16 +118,18 @@ class Engine:
                             self.classifier.input_size, align=self.align)
 
     def classify(self, gray, detections, views=None, first_views=None):
-        """(the detections that lie in the image, their raw probabilities);
-        `first_views`: where each detection's views start (classifier.predict)."""
+        """Each detection's raw probabilities, or None where its crop lies outside
+        the image; `first_views`: where each one's views start (classifier.predict)."""
         crops = [self.crop(gray, detection) for detection in detections]
         first_views = first_views or [0] * len(detections)
-        kept = [(d, crop, first) for d, crop, first in zip(detections, crops, first_views)
-                if crop is not None]
-        probabilities = self.classifier.predict([crop for _, crop, _ in kept],
+        kept = [i for i, crop in enumerate(crops) if crop is not None]
+        probabilities = self.classifier.predict([crops[i] for i in kept],
                                                 views or self.views_for_load(),
-                                                [first for _, _, first in kept])
-        return [d for d, _, _ in kept], probabilities
+                                                [first_views[i] for i in kept])
+        answers = [None] * len(detections)
+        for i, answer in zip(kept, probabilities):
+            answers[i] = answer
+        return answers
 
     def analyze(self, image):
         """Faces in one image (BGR or grayscale), ids numbered from 1. The
@@ -135,9 +137,10 @@ class Engine:
         with self.working():
             gray = to_gray(image)
             detections = self.detector().detect(image)[:self.max_faces]
-            detections, probabilities = self.classify(gray, detections)
+            answered = [(d, probs) for d, probs in zip(detections, self.classify(gray, detections))
+                        if probs is not None]
             faces = [face_dict(i + 1, d.box, probs, self.labels)
-                     for i, (d, probs) in enumerate(zip(detections, probabilities))]
+                     for i, (d, probs) in enumerate(answered)]
             return result_dict(faces, gray)
 
     def analyze_bytes(self, data, max_pixels=None):
@@ -215,19 +218,11 @@ class StreamSession:
         self.frame_size = size
         detections = self._find_faces(image)[:self.engine.max_faces]
         detections = [d for d in detections if inside(d.box, gray)]
-        matches = self.tracker.match([d.box for d in detections])
-        due = [i for i, d in enumerate(detections)
-               if self.tracker.due(matches.get(i), d.box, timestamp)]
+        plan = self.tracker.plan([d.box for d in detections], timestamp)
         views = self.views or self.engine.views_for_load()
-        first_views = [matches[i].views_seen if i in matches else 0 for i in due]
-        classified, probabilities = self.engine.classify(
-            gray, [detections[i] for i in due], views, first_views)
-        fresh = dict(zip((id(d) for d in classified), probabilities))
-        tracks = self.tracker.update([d.box for d in detections],
-                                     [fresh.get(id(d)) for d in detections], timestamp, matches)
-        for detection, track in zip(detections, tracks):
-            if track is not None and id(detection) in fresh:
-                track.views_seen += views
+        probabilities = self.engine.classify(gray, [detections[i] for i in plan.due], views,
+                                             plan.first_views)
+        tracks = self.tracker.commit(plan, probabilities, views)
         self.frames += 1
         faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index)
                  for t in tracks if t is not None and t.hits >= self.tracker.min_hits]

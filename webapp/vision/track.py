@@ -17,6 +17,11 @@ have passed since its last classification, or its box moved or changed size
 by more than `reclassify_motion` of its width). A frame's box without new
 probabilities moves the track and keeps its emotion; the smoothing weight of
 new probabilities depends on the time since the track's last ones.
+
+A stream's frame goes through the tracker in two steps around classification:
+
+    plan = tracker.plan(boxes, timestamp)      # which faces to classify, from which view
+    tracks = tracker.commit(plan, probabilities, views)   # their answers, in order
 """
 import itertools
 import math
@@ -55,6 +60,19 @@ class Track:
     views_seen: int = 0  # test-time views classified so far (the engine's count)
 
 
+@dataclass
+class Plan:
+    """What a frame needs classified: the boxes at `due` (indices into `boxes`),
+    each from view `first_views[k]` of the classifier's cycle (where its track
+    left off)."""
+
+    boxes: list
+    timestamp: float
+    matches: dict  # box index -> the track it continues
+    due: list
+    first_views: list
+
+
 class Tracker:
     """Keeps face ids stable across a stream and smooths what is shown."""
 
@@ -91,6 +109,25 @@ class Tracker:
         shift = np.hypot(x + w / 2 - px - pw / 2, y + h / 2 - py - ph / 2)
         resize = abs(w - pw)
         return max(shift, resize) > self.reclassify_motion * max(pw, 1.0)
+
+    def plan(self, boxes, timestamp):
+        """Match this frame's boxes to the tracks and say which to classify."""
+        matches = self.match(boxes)
+        due = [i for i, box in enumerate(boxes) if self.due(matches.get(i), box, timestamp)]
+        first_views = [matches[i].views_seen if i in matches else 0 for i in due]
+        return Plan(list(boxes), timestamp, matches, due, first_views)
+
+    def commit(self, plan, probabilities, views):
+        """Apply a plan's answers: `probabilities[k]` for the box at `plan.due[k]`
+        (None where it could not be classified), each from `views` views. Returns
+        the tracks of the frame's boxes, in order (None for an ignored box)."""
+        fresh = dict(zip(plan.due, probabilities))
+        tracks = self.update(plan.boxes, [fresh.get(i) for i in range(len(plan.boxes))],
+                             plan.timestamp, plan.matches)
+        for index, track in enumerate(tracks):
+            if track is not None and fresh.get(index) is not None:
+                track.views_seen += views
+        return tracks
 
     def update(self, boxes, probabilities, timestamp, matches=None):
         """Match this frame's boxes to tracks; `probabilities` holds each box's
