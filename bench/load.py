@@ -16,8 +16,6 @@ the server's memory.
 5. the same with a flooder that does not connect again.
 """
 import argparse
-import os
-import sys
 import threading
 import time
 
@@ -25,7 +23,7 @@ import numpy as np
 import socketio
 
 import common
-from common import CLIPS, REPO_ROOT, cpu_summary, jpeg, read_clip
+from common import CLIPS, cpu_summary, jpeg, read_clip
 
 
 def rss_mb(pid):

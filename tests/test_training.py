@@ -392,7 +392,7 @@ def test_training_with_weight_averaging_runs_and_saves_a_model(tmp_path, tiny_cs
 
 
 def test_distillation_targets_are_distributions():
-    from training.train import distillation_targets
+    from training.targets import distillation_targets
 
     rng = np.random.default_rng(0)
     one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[rng.integers(0, 7, 50)]
@@ -407,7 +407,7 @@ def test_distillation_targets_are_distributions():
 def test_mixup_blends_faces_targets_and_weights_by_the_same_share():
     import keras
 
-    from training.train import mixup
+    from training.batches import mixup
 
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 255, (16, 48, 48, 1)).astype(np.float32)
@@ -442,7 +442,7 @@ def test_mixup_batches_are_float32_under_a_mixed_precision_policy():
     targets failed at the first batch."""
     import keras
 
-    from training.train import Batches, augmenter
+    from training.batches import Batches, augmenter
 
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, (16, 48, 48), np.uint8)
@@ -460,7 +460,7 @@ def test_mixup_batches_are_float32_under_a_mixed_precision_policy():
 
 
 def test_mixed_crops_give_each_face_one_version_or_the_other():
-    from training.train import Batches
+    from training.batches import Batches
 
     black, white = np.zeros((64, 48, 48), np.uint8), np.full((64, 48, 48), 255, np.uint8)
     targets = np.eye(len(EMOTIONS), dtype=np.float32)[np.arange(64) % 7]
@@ -481,7 +481,7 @@ def keras_numpy(tensor):
 
 def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
         tmp_path, monkeypatch):
-    from training import evaluate, train
+    from training import evaluate, targets
 
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, (10, 48, 48), np.uint8)
@@ -494,12 +494,12 @@ def test_teacher_ensemble_targets_are_the_mean_and_the_cache_knows_its_teachers(
 
     monkeypatch.setattr(evaluate, "predict_split", fake_predict_split)
     cache = str(tmp_path / "teacher_targets.npy")
-    both = train.teacher_targets(["a", "b"], images, (1.0,), cache)
+    both = targets.teacher_targets(["a", "b"], images, (1.0,), cache)
     assert np.allclose(both, (answers["a"] + answers["b"]) / 2, atol=1e-6)
     assert np.allclose(both.sum(axis=1), 1.0, atol=1e-5)
-    assert np.allclose(train.teacher_targets(["a", "b"], images, (1.0,), cache), both)
+    assert np.allclose(targets.teacher_targets(["a", "b"], images, (1.0,), cache), both)
     assert len(calls) == 2  # the second call read the cache
-    alone = train.teacher_targets(["a"], images, (1.0,), cache)
+    alone = targets.teacher_targets(["a"], images, (1.0,), cache)
     assert len(calls) == 3 and np.allclose(alone, answers["a"], atol=1e-6)
 
 
@@ -541,12 +541,12 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     distributions; a student trains on its answers."""
     import keras
 
-    from training import evaluate, train
+    from training import batches, evaluate, train
     from webapp.vision.preprocess import tta_views
 
     images = data.load_splits(tiny_csv)["PrivateTest"].images[:32]
     x = keras.ops.convert_to_tensor(evaluate.normalize(images[..., None]))
-    in_graph = keras.ops.convert_to_numpy(train.views(x, (1.0, 1.05)))
+    in_graph = keras.ops.convert_to_numpy(batches.views(x, (1.0, 1.05)))
     served = evaluate.normalize(tta_views(images, (1.0, 1.05))[..., None])
     assert in_graph.shape == served.shape == (4 * 32, 48, 48, 1)
     grey_levels = np.abs(in_graph - served) * 127.5  # cv2 interpolates in fixed point
@@ -556,7 +556,7 @@ def test_an_online_teacher_answers_as_its_views_do_and_students_learn_from_it(tm
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
                 "--batch-size", "32", "--out", str(teacher_run)])
     teacher = str(teacher_run / "best.keras")
-    answers = keras.ops.convert_to_numpy(train.OnlineTeacher([teacher], (1.0, 1.05))(x))
+    answers = keras.ops.convert_to_numpy(batches.OnlineTeacher([teacher], (1.0, 1.05))(x))
     assert answers.shape == (32, len(EMOTIONS))
     assert np.allclose(answers.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(answers - evaluate.predict_split(teacher, images, (1.0, 1.05))).max() < 1e-3
@@ -585,10 +585,10 @@ class FakeModel:
 def run_budget(seconds, epoch_seconds, peak=1e-3):
     """TimeBudget over epochs that take `epoch_seconds[i]` on a fake clock; the
     learning rate of each epoch run."""
-    from training import train
+    from training import schedules
 
     clock, model = FakeClock(), FakeModel()
-    budget = train.TimeBudget(seconds, peak, clock=clock)
+    budget = schedules.TimeBudget(seconds, peak, clock=clock)
     budget.set_model(model)
     budget.on_train_begin()
     rates = []
@@ -730,7 +730,8 @@ JAX_BATCHES = """
 import sys
 import keras
 import numpy as np
-from training import data, models, train
+from training import data, models
+from training.batches import Batches, OnlineTeacher, augmenter
 
 csv, teacher_path = sys.argv[1], sys.argv[2]
 models.build("mini_xception").save(teacher_path)
@@ -739,10 +740,9 @@ targets = split.targets()
 
 
 def batches(compile):
-    made = train.Batches(split.images, targets, np.ones(len(targets), np.float32), 16,
-                         augment=train.augmenter(5), seed=5, mixup_alpha=0.2,
-                         teacher=train.OnlineTeacher([teacher_path], (1.0, 1.05)),
-                         teacher_weight=0.5)
+    made = Batches(split.images, targets, np.ones(len(targets), np.float32), 16,
+                   augment=augmenter(5), seed=5, mixup_alpha=0.2,
+                   teacher=OnlineTeacher([teacher_path], (1.0, 1.05)), teacher_weight=0.5)
     if not compile:
         made.transform = made.transformed
     return [[keras.ops.convert_to_numpy(t) for t in made[i]] for i in range(3)]
