@@ -34,8 +34,13 @@ def _unknown():
     return error_response(404, "unknown_job", "no such video job (it may have expired)")
 
 
-def _owner_refusal(store, job):
-    """403 unless the request carries the job's owner token."""
+def _owner_refusal(job_id):
+    """404 for an unknown job, 403 unless the request carries its owner token;
+    None when the request may change the job."""
+    store = _store()
+    job = store.get(job_id)
+    if job is None:
+        return _unknown()
     if store.owned_by(job, request.headers.get("X-Job-Token")):
         return None
     return error_response(403, "forbidden", "this needs the job's owner token (the X-Job-Token "
@@ -77,13 +82,10 @@ def video_download(job_id, kind):
 
 @bp.post("/videos/<job_id>/cancel")
 def cancel_video(job_id):
-    store = _store()
-    job = store.get(job_id)
-    if job is None:
-        return _unknown()
-    refusal = _owner_refusal(store, job)
+    refusal = _owner_refusal(job_id)
     if refusal:
         return refusal
+    store = _store()
     if store.update(job_id, only_if_status="queued", status="cancelled", cancel_requested=1):
         store.remove(job_id, ["input"])
     else:
@@ -93,13 +95,10 @@ def cancel_video(job_id):
 
 @bp.delete("/videos/<job_id>")
 def delete_video(job_id):
-    store = _store()
-    job = store.get(job_id)
-    if job is None:
-        return _unknown()
-    refusal = _owner_refusal(store, job)
+    refusal = _owner_refusal(job_id)
     if refusal:
         return refusal
+    store = _store()
     store.update(job_id, cancel_requested=1)
     store.delete(job_id)
     return "", 204
