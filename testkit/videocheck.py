@@ -176,9 +176,10 @@ def send(url, path, method, token=None):
 
 
 def read_csv_rows(path):
-    """The rows of a results CSV, with their numbers as numbers."""
-    integers, texts = {"frame", "face_id", "x", "y", "w", "h"}, {"emotion"}
+    """The rows of a results CSV, with their numbers as numbers (empty: None)."""
+    integers, texts = {"frame", "face_id", "x", "y", "w", "h", "attending"}, {"emotion", "reasons"}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            yield {name: (value if name in texts else int(value) if name in integers
-                          else float(value)) for name, value in row.items()}
+            yield {name: (value if name in texts else None if value == "" else
+                          int(value) if name in integers else float(value))
+                   for name, value in row.items()}

@@ -14,7 +14,8 @@ from conftest import REPO_ROOT, shared_file
 from testkit.synthetic import jpeg, scene
 from webapp.vision.preprocess import EMOTIONS
 
-FACE_KEYS = ["id", "box", "emotion", "confidence", "scores"]
+FACE_KEYS = ["id", "box", "emotion", "confidence", "scores", "pose", "quality", "attending",
+             "uncertain"]
 
 
 def readme_python_block(after_heading):

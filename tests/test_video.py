@@ -161,7 +161,9 @@ def test_results_json_and_csv_hold_the_same_rows(tmp_path):
     writer.close({"frames": 5})
     body = json.loads((tmp_path / "r.json").read_text())
     expected = [{"frame": frame, "time": round(frame / 30, 4), "face_id": 2, "x": 1, "y": 2,
-                 "w": 3, "h": 4, "emotion": "happy", "confidence": 0.4, **scores}
+                 "w": 3, "h": 4, "emotion": "happy", "confidence": 0.4, **scores,
+                 "quality": None, "reasons": "", "attending": None, "yaw": None,
+                 "pitch": None, "roll": None}
                 for frame in (3, 4)]
     assert body == {"video": {"frames": 5}, "labels": list(EMOTIONS), "rows": expected}
     assert list(videocheck.read_csv_rows(str(tmp_path / "r.csv"))) == expected

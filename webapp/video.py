@@ -46,8 +46,10 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 # Demuxers of the video containers phones, cameras and editors write, and raw
 # H.264/HEVC streams. Not playlists (hls, concat), which open other files.
 ALLOWED_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,h264,hevc,ogg,asf"
+# emotion is "uncertain" where the label is withheld (`reasons` says why); quality is
+# the face's quality score (0..1), attending 1 or 0 (empty without a head pose).
 CSV_COLUMNS = ["frame", "time", "face_id", "x", "y", "w", "h", "emotion", "confidence",
-               *EMOTIONS]
+               *EMOTIONS, "quality", "reasons", "attending", "yaw", "pitch", "roll"]
 QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
 ENCODER_FAILED = "the annotated video could not be written"
 FFMPEG_STATUS_LINES = ("frame=", "Conversion failed!")  # say nothing of the cause
@@ -419,6 +421,17 @@ class _InlineSink:
         self.close = self.abandon = lambda: None
 
 
+def trust_values(face):
+    """The quality, reasons, attending and pose columns of a face's row."""
+    assessed, pose, attending = face.get("quality"), face.get("pose"), face.get("attending")
+    reasons = list((assessed or {}).get("reasons", []))
+    if face.get("uncertain") and face["uncertain"] not in reasons:
+        reasons.append(face["uncertain"])
+    return [assessed["score"] if assessed else None, "; ".join(reasons),
+            None if attending is None else int(attending),
+            *((pose[k] for k in ("yaw", "pitch", "roll")) if pose else (None, None, None))]
+
+
 class ResultsWriter:
     """Result rows, one per face per frame, to a CSV and a JSON file as they come
     (to neither when their paths are None), so memory does not grow with the
@@ -439,7 +452,8 @@ class ResultsWriter:
         for face in faces:
             x, y, w, h = face["box"]
             values = [frame_index, round(seconds, 4), face["id"], x, y, w, h, face["emotion"],
-                      face["confidence"], *(face["scores"][label] for label in EMOTIONS)]
+                      face["confidence"], *(face["scores"][label] for label in EMOTIONS),
+                      *trust_values(face)]
             if self.csv:
                 self.csv.writerow(values)
             if self.json_file:

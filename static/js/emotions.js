@@ -8,5 +8,12 @@
     EMOTIONS: settings.emotions,
     EMOTION_COLOURS: settings.emotion_colours,
     FACE_COLOURS: settings.face_colours,
+    UNCERTAIN_COLOUR: settings.uncertain_colour,
+    // What is written over a face: its emotion and confidence, or why it has none
+    // (webapp/vision/draw.py: face_label).
+    faceLabel: (face) => (face.uncertain ? `? ${face.uncertain}`
+      : `${face.emotion} ${(face.confidence * 100).toFixed(0)}%`),
+    faceColour: (face) => (face.uncertain ? settings.uncertain_colour
+      : settings.face_colours[(face.id - 1) % settings.face_colours.length]),
   });
 })();

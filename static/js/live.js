@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage } = window.COMMON;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
@@ -194,19 +194,16 @@
   }
 
   // ---- drawing ----
-  function faceColour(id) {
-    return FACE_COLOURS[(id - 1) % FACE_COLOURS.length];
-  }
-
   function listFaces(faces) {
     $("no-faces").hidden = faces.length > 0;
     $("faces").replaceChildren(...faces.map((face) => {
       const item = document.createElement("li");
-      item.style.setProperty("--face-colour", faceColour(face.id));
+      item.style.setProperty("--face-colour", faceColour(face));
       item.dataset.faceId = face.id;
       const title = document.createElement("div");
       title.className = "face-title";
-      title.textContent = `Face ${face.id}: ${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      title.textContent = `Face ${face.id}: ${faceLabel(face)}` +
+        (face.attending === false ? " · looking away" : "");
       const bars = document.createElement("div");
       bars.className = "bars";
       for (const emotion of EMOTIONS) {
@@ -247,11 +244,11 @@
       const [x, y, w, h] = face.box;
       const left = map.x(x, w);
       const top = map.y(y);
-      const colour = faceColour(face.id);
+      const colour = faceColour(face);
       context.lineWidth = 3;
       context.strokeStyle = colour;
       context.strokeRect(left, top, w * map.scale, h * map.scale);
-      const label = `${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      const label = faceLabel(face);
       const labelWidth = context.measureText(label).width + 10;
       context.fillStyle = colour;
       context.fillRect(left - 1.5, top - 24, labelWidth, 24);

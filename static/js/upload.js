@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, FACE_COLOURS } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage, errorMessage, fetchJSON } = window.COMMON;
   const RECENT_KEY = "emotion-recent-jobs";
   const socket = io();
@@ -213,17 +213,18 @@
 
   function drawSummary(byFace) {
     const header = document.createElement("tr");
-    header.append(...["face", "frames", ...EMOTIONS].map((text) => {
+    header.append(...["face", "frames", ...EMOTIONS, "uncertain", "attending"].map((text) => {
       const cell = document.createElement("th");
       cell.textContent = text;
       return cell;
     }));
     const rows = [...byFace.entries()].map(([faceId, faceRows]) => {
       const row = document.createElement("tr");
-      const cells = [`Face ${faceId}`, String(faceRows.length), ...EMOTIONS.map((emotion) => {
-        const share = faceRows.filter((r) => r.emotion === emotion).length / faceRows.length;
-        return `${(share * 100).toFixed(0)}%`;
-      })];
+      const share = (test) => `${((faceRows.filter(test).length / faceRows.length) * 100).toFixed(0)}%`;
+      const posed = faceRows.filter((r) => r.attending === 0 || r.attending === 1);
+      const cells = [`Face ${faceId}`, String(faceRows.length),
+        ...[...EMOTIONS, "uncertain"].map((emotion) => share((r) => r.emotion === emotion)),
+        posed.length ? `${((posed.filter((r) => r.attending === 1).length / posed.length) * 100).toFixed(0)}%` : "–"];
       row.append(...cells.map((text) => {
         const cell = document.createElement("td");
         cell.textContent = text;
@@ -265,10 +266,10 @@
     context.textBaseline = "bottom";
     for (const face of body.faces) {
       const [x, y, w, h] = face.box;
-      const colour = FACE_COLOURS[(face.id - 1) % FACE_COLOURS.length];
+      const colour = faceColour(face);
       context.strokeStyle = colour;
       context.strokeRect(x, y, w, h);
-      const label = `${face.id}: ${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+      const label = `${face.id}: ${faceLabel(face)}`;
       context.fillStyle = colour;
       context.fillRect(x, y - line * 10, context.measureText(label).width + line * 2, line * 10);
       context.fillStyle = "#00131d";

@@ -2,24 +2,34 @@
 (the pages' palette, webapp/vision/palette.py)."""
 import cv2
 
-from webapp.vision.palette import FACE_COLOURS, bgr
+from webapp.vision.palette import FACE_COLOURS, UNCERTAIN_COLOUR, bgr
 
 FACE_COLOURS_BGR = [bgr(colour) for colour in FACE_COLOURS]
+UNCERTAIN_BGR = bgr(UNCERTAIN_COLOUR)
 
 
 def face_colour(face_id):
     return FACE_COLOURS_BGR[(face_id - 1) % len(FACE_COLOURS_BGR)]
 
 
+def face_label(face):
+    """What is written over a face: its emotion and confidence, or why it has none."""
+    if face.get("uncertain"):
+        return f"{face['id']}: ? {face['uncertain']}"
+    return f"{face['id']}: {face['emotion']} {face['confidence'] * 100:.0f}%"
+
+
 def draw_faces(frame, faces):
-    """Draw each face of a result onto `frame` in place, and return it."""
+    """Draw each face of a result onto `frame` in place, and return it: a box
+    and a label in the face's colour, in grey with the reason where the label
+    is withheld."""
     thickness = max(2, round(min(frame.shape[:2]) / 240))
     font_scale = max(0.5, min(frame.shape[:2]) / 900)
     for face in faces:
         x, y, w, h = face["box"]
-        colour = face_colour(face["id"])
+        colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
         cv2.rectangle(frame, (x, y), (x + w, y + h), colour, thickness)
-        label = f"{face['id']}: {face['emotion']} {face['confidence'] * 100:.0f}%"
+        label = face_label(face)
         (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                                                      thickness // 2 + 1)
         top = max(0, y - text_h - baseline - 4)

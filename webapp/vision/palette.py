@@ -7,6 +7,8 @@ FACE_COLOURS = ("#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176"
 EMOTION_COLOURS = {"angry": "#e57373", "disgust": "#9ccc65", "fear": "#ba68c8",
                    "happy": "#ffd54f", "sad": "#64b5f6", "surprise": "#ff8a65",
                    "neutral": "#b0bec5"}
+# A face whose label is withheld ("uncertain") is drawn in this grey, with the reason.
+UNCERTAIN_COLOUR = "#8a8f96"
 
 
 def bgr(hex_colour):

@@ -6,8 +6,10 @@
     session.process(frame)             # ids stable across frames, smoothed
 
 Results are plain dicts, ready for JSON:
-{"faces": [{"id", "box": [x, y, w, h], "emotion", "confidence", "scores"}],
- "frame": {"width", "height"}}. The engine knows nothing of Flask.
+{"faces": [{"id", "box": [x, y, w, h], "emotion", "confidence", "scores", "pose",
+            "quality", "attending", "uncertain"}], "frame": {"width", "height"}}.
+`emotion` is "uncertain" where the face's label is withheld (`uncertain` says why;
+see quality.py). The engine knows nothing of Flask.
 It is thread-safe: detectors and interpreters are kept per OS thread.
 """
 import contextlib
@@ -21,6 +23,7 @@ import numpy as np
 from webapp.vision.align import crop_aligned
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
+from webapp.vision import quality
 from webapp.vision.detect import DEFAULT_DETECTOR, drop_nested_detections, make_detector
 from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.track import Tracker, iou
@@ -33,16 +36,34 @@ def to_gray(image):
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
-def face_dict(face_id, box, probabilities, labels, label_index=None):
-    """One face of a result."""
+UNCERTAIN = "uncertain"
+
+
+def face_dict(face_id, box, probabilities, labels, label_index=None, judged=None):
+    """One face of a result; `judged` is (pose, quality) when they are known: a
+    face whose label cannot be trusted is answered "uncertain", its scores kept."""
     label_index = int(np.argmax(probabilities)) if label_index is None else label_index
+    pose, assessed = judged or (None, None)
+    withheld = quality.trust(probabilities, assessed)
     return {
         "id": int(face_id),
         "box": [int(round(v)) for v in box],
-        "emotion": labels[label_index],
+        "emotion": UNCERTAIN if withheld else labels[label_index],
         "confidence": round(float(probabilities[label_index]), 4),
         "scores": {label: round(float(p), 4) for label, p in zip(labels, probabilities)},
+        "pose": pose,
+        "quality": assessed,
+        "attending": quality.attending(pose),
+        "uncertain": withheld,
     }
+
+
+def judge(detection, crop_stats, frame_size):
+    """(pose, quality) of a detected face whose crop measured `crop_stats`."""
+    pose = quality.head_pose(detection.keypoints)
+    if crop_stats is None:
+        return pose, None
+    return pose, quality.assess(crop_stats, detection.box, detection.keypoints, frame_size, pose)
 
 
 def result_dict(faces, image):
@@ -118,18 +139,19 @@ class Engine:
                             self.classifier.input_size, align=self.align)
 
     def classify(self, gray, detections, views=None, first_views=None):
-        """Each detection's raw probabilities, or None where its crop lies outside
-        the image; `first_views`: where each one's views start (classifier.predict)."""
+        """(each detection's raw probabilities, its crop's measures), both None
+        where the crop lies outside the image; `first_views`: where each one's
+        views start (classifier.predict)."""
         crops = [self.crop(gray, detection) for detection in detections]
         first_views = first_views or [0] * len(detections)
         kept = [i for i, crop in enumerate(crops) if crop is not None]
         probabilities = self.classifier.predict([crops[i] for i in kept],
                                                 views or self.views_for_load(),
                                                 [first_views[i] for i in kept])
-        answers = [None] * len(detections)
+        answers, stats = [None] * len(detections), [None] * len(detections)
         for i, answer in zip(kept, probabilities):
-            answers[i] = answer
-        return answers
+            answers[i], stats[i] = answer, quality.crop_measures(crops[i])
+        return answers, stats
 
     def analyze(self, image):
         """Faces in one image (BGR or grayscale), ids numbered from 1. The
@@ -137,10 +159,12 @@ class Engine:
         with self.working():
             gray = to_gray(image)
             detections = self.detector().detect(image)[:self.max_faces]
-            answered = [(d, probs) for d, probs in zip(detections, self.classify(gray, detections))
+            size = (gray.shape[1], gray.shape[0])
+            answered = [(d, probs, stats)
+                        for d, probs, stats in zip(detections, *self.classify(gray, detections))
                         if probs is not None]
-            faces = [face_dict(i + 1, d.box, probs, self.labels)
-                     for i, (d, probs) in enumerate(answered)]
+            faces = [face_dict(i + 1, d.box, probs, self.labels, judged=judge(d, stats, size))
+                     for i, (d, probs, stats) in enumerate(answered)]
             return result_dict(faces, gray)
 
     def analyze_bytes(self, data, max_pixels=None):
@@ -220,12 +244,14 @@ class StreamSession:
         detections = [d for d in detections if inside(d.box, gray)]
         plan = self.tracker.plan([d.box for d in detections], timestamp)
         views = self.views or self.engine.views_for_load()
-        probabilities = self.engine.classify(gray, [detections[i] for i in plan.due], views,
-                                             plan.first_views)
-        tracks = self.tracker.commit(plan, probabilities, views)
+        probabilities, crop_stats = self.engine.classify(
+            gray, [detections[i] for i in plan.due], views, plan.first_views)
+        tracks = self.tracker.commit(plan, probabilities, views, notes=crop_stats)
         self.frames += 1
-        faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index)
-                 for t in tracks if t is not None and t.hits >= self.tracker.min_hits]
+        faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index,
+                           judged=judge(d, t.note, size))
+                 for d, t in zip(detections, tracks)
+                 if t is not None and t.hits >= self.tracker.min_hits]
         return result_dict(faces, gray)
 
     def process_bytes(self, data, timestamp=None, max_pixels=None):

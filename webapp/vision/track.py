@@ -58,6 +58,7 @@ class Track:
     hits: int = 1
     missed: int = field(default=0)
     views_seen: int = 0  # test-time views classified so far (the engine's count)
+    note: object = None  # what the engine keeps of the last classification (its crop's measures)
 
 
 @dataclass
@@ -117,16 +118,19 @@ class Tracker:
         first_views = [matches[i].views_seen if i in matches else 0 for i in due]
         return Plan(list(boxes), timestamp, matches, due, first_views)
 
-    def commit(self, plan, probabilities, views):
+    def commit(self, plan, probabilities, views, notes=None):
         """Apply a plan's answers: `probabilities[k]` for the box at `plan.due[k]`
-        (None where it could not be classified), each from `views` views. Returns
-        the tracks of the frame's boxes, in order (None for an ignored box)."""
+        (None where it could not be classified), each from `views` views, and
+        `notes[k]` kept on its track. Returns the tracks of the frame's boxes, in
+        order (None for an ignored box)."""
         fresh = dict(zip(plan.due, probabilities))
+        kept = dict(zip(plan.due, notes or [None] * len(plan.due)))
         tracks = self.update(plan.boxes, [fresh.get(i) for i in range(len(plan.boxes))],
                              plan.timestamp, plan.matches)
         for index, track in enumerate(tracks):
             if track is not None and fresh.get(index) is not None:
                 track.views_seen += views
+                track.note = kept[index]
         return tracks
 
     def update(self, boxes, probabilities, timestamp, matches=None):

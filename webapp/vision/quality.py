@@ -1,0 +1,140 @@
+"""How far to trust a face's label: its head pose, the quality of its crop (with
+the reasons), whether it looks at the camera, and when to answer "uncertain".
+
+    pose = head_pose(keypoints)                 # {"yaw", "pitch", "roll"} in degrees
+    quality = assess(crop_measures(crop), box, keypoints, frame_size, pose)
+                                                # {"score", "reasons"}
+    trust(probabilities, quality)               # None, or why the label is withheld
+
+Pose comes from BlazeFace's six keypoints (no extra model): roll is the angle of
+the eye line; yaw the nose tip's offset from the midpoint of the ears, pitch its
+offset along the eyes-to-mouth line from where it sits on a frontal face, each
+turned into an angle with a head's proportions (the nose tip stands about 1.5
+half-ear-widths in front of the ears, and about 0.43 eyes-to-mouth distances in
+front of the eyes and mouth). Signs: yaw > 0 when the nose points to the image's
+right, pitch > 0 when the face looks down, roll > 0 when the image-right eye is
+lower. The checks and every limit below are measured: see models/README.md,
+"How far to trust a label" (bench/trust.py prints the tables).
+"""
+import math
+
+import cv2
+import numpy as np
+
+EYE_LEFT, EYE_RIGHT, NOSE, MOUTH, EAR_LEFT, EAR_RIGHT = range(6)  # blazeface.KEYPOINTS
+NOSE_DEPTH_EARS = 1.5  # nose tip in front of the ears, in half ear-to-ear widths
+NOSE_DEPTH_FACE = 0.43  # nose tip in front of the eyes and mouth, in eyes-to-mouth lengths
+NOSE_ALONG_FRONTAL = 0.53  # nose tip along eyes -> mouth, frontal (median of 794 FER-2013 faces)
+
+# A face is held back ("uncertain") beyond any of these; each is where accuracy on
+# FER-2013 PrivateTest faces so degraded falls well below the clean figure.
+LIMITS = {
+    "min_eye_distance": 12.0,  # pixels between the eyes in the frame
+    "max_yaw": 40.0,           # degrees either way
+    "max_pitch": 30.0,
+    "min_luminance": 40.0,     # mean grey level of the crop, 0..255
+    "min_contrast": 18.0,      # standard deviation of the crop's grey levels
+    "min_sharpness": 25.0,     # variance of the Laplacian of the 48x48 crop
+    "max_outside": 0.25,       # share of the face box outside the frame
+}
+# A looking-at-the-camera face: its head turned less than this either way.
+ATTENTION = {"max_yaw": 20.0, "max_pitch": 20.0}
+# A label whose (smoothed) top probability is below this is withheld as ambiguous.
+MIN_CONFIDENCE = 0.30
+
+REASONS = {"small": "too small", "turned": "turned away", "dark": "too dark",
+           "flat": "too flat", "blurred": "blurred", "outside": "partly outside the frame"}
+AMBIGUOUS = "ambiguous expression"
+
+
+def _rotated(points, degrees, about):
+    theta = math.radians(-degrees)
+    rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    return (points - about) @ rotation.T
+
+
+def head_pose(keypoints):
+    """{"yaw", "pitch", "roll"} in degrees from BlazeFace's six keypoints
+    (None without keypoints, as from the Haar detector)."""
+    if keypoints is None:
+        return None
+    points = np.asarray(keypoints, float)
+    eyes = (points[EYE_LEFT] + points[EYE_RIGHT]) / 2
+    dx, dy = points[EYE_RIGHT] - points[EYE_LEFT]
+    roll = math.degrees(math.atan2(dy, dx))
+    level = _rotated(points, roll, eyes)  # the eyes level, their midpoint at 0
+    ears_mid = (level[EAR_LEFT] + level[EAR_RIGHT]) / 2
+    half_ears = max(abs(level[EAR_RIGHT][0] - level[EAR_LEFT][0]) / 2, 1.0)
+    yaw = math.degrees(math.atan2(level[NOSE][0] - ears_mid[0], NOSE_DEPTH_EARS * half_ears))
+    eyes_to_mouth = max(level[MOUTH][1], 1.0)
+    along = level[NOSE][1] / eyes_to_mouth
+    pitch = math.degrees(math.atan((along - NOSE_ALONG_FRONTAL) / NOSE_DEPTH_FACE))
+    return {"yaw": round(yaw, 1), "pitch": round(pitch, 1), "roll": round(roll, 1)}
+
+
+def eye_distance(box, keypoints):
+    """Pixels between the eyes (without keypoints: 0.4 of the box width)."""
+    if keypoints is None:
+        return 0.4 * box[2]
+    return float(np.hypot(*(np.asarray(keypoints[EYE_RIGHT]) - keypoints[EYE_LEFT])))
+
+
+def crop_measures(crop):
+    """(mean grey level, their standard deviation, variance of the Laplacian) of a crop."""
+    pixels = np.asarray(crop, np.float32)
+    return (float(pixels.mean()), float(pixels.std()),
+            float(cv2.Laplacian(pixels, cv2.CV_32F).var()))
+
+
+def outside_share(box, frame_size):
+    """Share of the box's area outside a frame of (width, height)."""
+    x, y, w, h = box
+    width, height = frame_size
+    inside = max(0.0, min(x + w, width) - max(x, 0)) * max(0.0, min(y + h, height) - max(y, 0))
+    return 1.0 - inside / max(w * h, 1e-6)
+
+
+def measures(crop_stats, box, keypoints, frame_size, pose=None):
+    """What quality is judged on, each as a score in 0..1 that is 0.5 at its limit
+    (1 at twice the limit, or none of the bad side), by reason; `crop_stats` is
+    what crop_measures gave for the face's crop."""
+    luminance, contrast, sharpness = crop_stats
+    pose = head_pose(keypoints) if pose is None else pose
+    turned = 0.0 if pose is None else max(abs(pose["yaw"]) / LIMITS["max_yaw"],
+                                          abs(pose["pitch"]) / LIMITS["max_pitch"])
+    more = lambda value, limit: min(1.0, value / (2 * limit))  # noqa: E731
+    less = lambda ratio: max(0.0, 1.0 - ratio / 2)  # noqa: E731
+    return {
+        "small": more(eye_distance(box, keypoints), LIMITS["min_eye_distance"]),
+        "turned": less(turned),
+        "dark": more(luminance, LIMITS["min_luminance"]),
+        "flat": more(contrast, LIMITS["min_contrast"]),
+        "blurred": more(sharpness, LIMITS["min_sharpness"]),
+        "outside": less(outside_share(box, frame_size) / LIMITS["max_outside"]),
+    }
+
+
+def assess(crop_stats, box, keypoints, frame_size, pose=None):
+    """{"score": 0..1, "reasons": [...]}: the score is the worst measure's (below
+    0.5 means past a limit), the reasons those past their limits, worst first."""
+    scores = measures(crop_stats, box, keypoints, frame_size, pose)
+    failing = sorted((value, name) for name, value in scores.items() if value < 0.5)
+    return {"score": round(min(scores.values()), 3),
+            "reasons": [REASONS[name] for _, name in failing]}
+
+
+def attending(pose):
+    """True when the head is turned toward the camera (None without a pose)."""
+    if pose is None:
+        return None
+    return abs(pose["yaw"]) <= ATTENTION["max_yaw"] and abs(pose["pitch"]) <= ATTENTION["max_pitch"]
+
+
+def trust(probabilities, quality):
+    """None when the label can be given, else why it is withheld: the first
+    quality reason, or an ambiguous expression (top probability too low)."""
+    if quality and quality["reasons"]:
+        return quality["reasons"][0]
+    if float(np.max(probabilities)) < MIN_CONFIDENCE:
+        return AMBIGUOUS
+    return None
