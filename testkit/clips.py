@@ -42,3 +42,20 @@ def stream_codecs(path):
                             text=True).stderr
     return [line.split(":")[3].split()[0] for line in banner.splitlines()
             if line.strip().startswith("Stream #") and len(line.split(":")) > 3]
+
+
+def joined(sources, path, seconds=2.0, size=(640, 480), fps=25):
+    """The first `seconds` of each source, one after the other with hard cuts
+    between them, each scaled and padded to `size` at `fps` (no audio)."""
+    inputs, filters = [], []
+    for index, source in enumerate(sources):
+        inputs += ["-t", str(seconds), "-i", str(source)]
+        filters.append(f"[{index}:v]scale={size[0]}:{size[1]}:force_original_aspect_ratio="
+                       f"decrease,pad={size[0]}:{size[1]}:(ow-iw)/2:(oh-ih)/2,fps={fps},"
+                       f"setsar=1[v{index}]")
+    chain = "".join(f"[v{index}]" for index in range(len(sources)))
+    subprocess.run([FFMPEG, "-v", "error", "-y", *inputs, "-filter_complex",
+                    ";".join(filters) + f";{chain}concat=n={len(sources)}:v=1:a=0[out]",
+                    "-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    return str(path)

@@ -13,7 +13,7 @@ import numpy as np
 
 from testkit import clips
 from webapp import video
-from webapp.vision.draw import face_colour
+from webapp.vision.draw import UNCERTAIN_BGR, face_colour
 
 MIN_PSNR = 30.0  # dB outside the boxes; H.264 at CRF 23 gives ~35-45, a sheared frame ~10-15
 
@@ -90,7 +90,8 @@ def check_annotated(input_path, output_path, csv_text, json_body):
         assert a["emotion"] == b["emotion"] and [int(a[k]) for k in "xywh"] == [
             b[k] for k in "xywh"]
         boxes.setdefault(b["frame"], []).append([b[k] for k in "xywh"])
-        ids.setdefault(b["frame"], []).append(b["face_id"])
+        colour = UNCERTAIN_BGR if b["emotion"] == "uncertain" else face_colour(b["face_id"])
+        ids.setdefault(b["frame"], []).append(colour)
     out_info = video.probe(output_path)
     size = (out_info["width"], out_info["height"])
     frames_in = frames_out = 0
@@ -104,8 +105,8 @@ def check_annotated(input_path, output_path, csv_text, json_body):
         frames_in += 1
         frame_boxes = boxes.get(index, [])
         scores.append(psnr(original, annotated, box_mask(annotated.shape, frame_boxes)))
-        for box, face_id in zip(frame_boxes, ids.get(index, [])):
-            boxes_seen.append(edge_colour_share(annotated, box, face_colour(face_id)))
+        for box, colour in zip(frame_boxes, ids.get(index, [])):
+            boxes_seen.append(edge_colour_share(annotated, box, colour))
     frames_in += sum(1 for _ in inputs)
     scores = np.array(scores)
     return {"frames_in": frames_in, "frames_out": frames_out, "size": size,
@@ -114,7 +115,8 @@ def check_annotated(input_path, output_path, csv_text, json_body):
             "rows": len(json_rows), "frames_with_faces": len(boxes),
             "last_row_frame": max(boxes) if boxes else -1,
             "boxes_drawn": float(np.mean(np.array(boxes_seen) > 0.5)) if boxes_seen else 1.0,
-            "streams": clips.stream_codecs(output_path), "video": json_body["video"]}
+            "streams": clips.stream_codecs(output_path), "video": json_body["video"],
+            "json": json_body}
 
 
 # ---- a real server, over HTTP ----

@@ -210,3 +210,18 @@ def test_gunicorn_eventlet_worker_comes_out_right(tmp_path, drawn):
         assert_comes_out_right(report, 60)
     finally:
         server.stop()
+
+
+def test_no_face_id_crosses_a_cut_between_shots(server, tmp_path):
+    """Two people's clips joined with hard cuts (A, B, A, each 2 s at 25 fps): the
+    annotated results give the faces of each shot ids of their own."""
+    talking = shared_file("samples", "clip_talking_head_tps_driving.mp4")
+    smiling = shared_file("samples", "clip_smile_liveportrait_d19.mp4")
+    clip = clips.joined([talking, smiling, talking], tmp_path / "cuts.mp4")
+    report = round_trip(server.url, clip, tmp_path)
+    assert report["frames_out"] == 150
+    rows = report["json"]["rows"]
+    shots = [{row["face_id"] for row in rows if lo <= row["frame"] < hi}
+             for lo, hi in ((0, 50), (50, 100), (100, 150))]
+    assert all(shots), shots  # a face in every shot
+    assert not shots[0] & shots[1] and not shots[1] & shots[2] and not shots[0] & shots[2], shots

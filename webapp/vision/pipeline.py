@@ -1,4 +1,4 @@
-"""The vision engine: decode -> detect -> track -> crop -> classify -> smooth.
+"""The vision engine: decode -> (shot change) -> detect -> track -> crop -> classify -> smooth.
 
     engine = Engine()
     engine.analyze(image)              # one image, no state
@@ -23,6 +23,7 @@ import numpy as np
 from webapp.vision.align import crop_aligned
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
+from webapp.vision.shots import ShotChanges
 from webapp.vision import quality
 from webapp.vision.detect import DEFAULT_DETECTOR, drop_nested_detections, make_detector
 from webapp.vision.threadlocal import per_os_thread
@@ -192,6 +193,9 @@ class StreamSession:
     and every `full_scan_every` frames to pick up new faces; in between, each
     followed face is looked for only around where it was.
 
+    A shot change (a cut in a video, a switch of camera) ends every track: no id
+    passes from one shot to the next, even to a face where another's box was.
+
     Classification on a schedule: a face is classified when it appears, then
     again once `classify_interval` seconds of stream time have passed or its
     box has moved or changed size a lot (Tracker.due); in between it keeps
@@ -208,6 +212,8 @@ class StreamSession:
         self.full_scan_every = full_scan_every
         self.views = views
         self.tracker = Tracker(**tracker_options)
+        self.shots = ShotChanges()
+        self.cuts = 0  # shot changes seen
         self.frames = 0
         self.frame_size = None  # (width, height) of the last frame
 
@@ -240,6 +246,9 @@ class StreamSession:
         if self.frame_size and size != self.frame_size:
             self.tracker.rescale(size[0] / self.frame_size[0], size[1] / self.frame_size[1])
         self.frame_size = size
+        if self.shots.is_cut(gray):
+            self.tracker.end_all()
+            self.cuts += 1
         detections = self._find_faces(image)[:self.engine.max_faces]
         detections = [d for d in detections if inside(d.box, gray)]
         plan = self.tracker.plan([d.box for d in detections], timestamp)

@@ -90,6 +90,10 @@ class Tracker:
         self.tracks = []
         self._ids = itertools.count(1)
 
+    def end_all(self):
+        """A new shot: every face followed so far is gone (its id is not reused)."""
+        self.tracks = []
+
     def rescale(self, x_scale, y_scale):
         """The stream's frames changed size (a client adapting its resolution):
         carry the tracks' boxes over, so faces keep their ids."""
