@@ -135,10 +135,28 @@ def limit_tables(model, split):
          "sharpness"),
     ]
     for name, knob, levels, change, measure, measure_name in steps:
-        print(f"{name}: " + "; ".join(
-            f"{knob} {level:g}: {accuracy(model, changed, labels):.1%} at {measure_name} "
-            f"{measure(changed, level):.1f}"
-            for level, changed in ((level, change(level)) for level in levels)), flush=True)
+        rows = []
+        for level in levels:
+            changed = change(level)
+            rows.append((level, accuracy(model, changed, labels), measure(changed, level)))
+        print(f"{name}: " + "; ".join(f"{knob} {level:g}: {right:.1%} at {measure_name} "
+                                      f"{value:.1f}" for level, right, value in rows))
+        print(f"  {DROP * 100:.0f} points under the clean {rows[0][1]:.1%} at {measure_name} "
+              f"{limit_at(rows):.1f}", flush=True)
+
+
+DROP = 0.10  # a limit: where accuracy falls this far below the clean figure
+
+
+def limit_at(rows):
+    """The measure at which accuracy falls DROP below the first row's, read
+    between the steps (log-linear: the measures span decades)."""
+    floor = rows[0][1] - DROP
+    for (_, right_a, value_a), (_, right_b, value_b) in zip(rows, rows[1:]):
+        if right_a >= floor > right_b:
+            share = (right_a - floor) / (right_a - right_b)
+            return float(np.exp(np.log(value_a) + share * (np.log(value_b) - np.log(value_a))))
+    return float("nan")
 
 
 CONDITIONS = {  # name: (change of one face, eye distance in pixels)
@@ -168,34 +186,38 @@ def mixed(images):
 def selective(model, images, labels, eye_distances):
     """(answered mask at the shipped limits, probabilities, quality-passing mask)."""
     probabilities = predict_split(model, images, (1.0, 1.05))
-    passing = np.array([
-        not quality.assess(quality.crop_measures(face), [0, 0, eyes / 0.4, eyes / 0.4], None,
-                           (1e9, 1e9))["reasons"]
-        for face, eyes in zip(images, eye_distances)])
-    answered = passing & (probabilities.max(1) >= quality.MIN_CONFIDENCE)
-    return answered, probabilities, passing
+    assessed = [quality.assess(quality.crop_measures(face), [0, 0, eyes / 0.4, eyes / 0.4], None,
+                               (1e9, 1e9)) for face, eyes in zip(images, eye_distances)]
+    passing = np.array([not a["reasons"] for a in assessed])
+    answered = np.array([quality.trust(p, a) is None for p, a in zip(probabilities, assessed)])
+    scores = np.array([a["score"] for a in assessed])
+    return answered, probabilities, passing, scores
 
 
 def coverage(model, split):
     print("\n== coverage: share of faces answered, accuracy of those (all faces: in brackets)")
     for name, (images, eyes) in (("clean", (split.images, np.full(len(split), 48 * EYES_PER_SIDE))),
                                  (f"mixed ({len(CONDITIONS)} conditions)", mixed(split.images))):
-        answered, probabilities, passing = selective(model, images, split.labels, eyes)
+        answered, probabilities, passing, scores = selective(model, images, split.labels, eyes)
         right = probabilities.argmax(1) == split.labels
         print(f"{name}: answered {answered.mean():.1%}, accuracy {right[answered].mean():.2%} "
               f"(all {right.mean():.2%}; +{(right[answered].mean() - right.mean()) * 100:.1f} "
               f"points); quality alone passes {passing.mean():.1%}")
         curve = []
-        for floor in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7):
-            kept = passing & (probabilities.max(1) >= floor)
-            curve.append(f"{floor:.1f}: {kept.mean():.0%} at {right[kept].mean():.1%}")
-        print("  confidence floor -> coverage at accuracy: " + "; ".join(curve))
+        for floor in (0.0, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7):
+            need = floor + quality.CAUTION * np.maximum(0.0, 1.0 - scores)
+            kept = passing & (probabilities.max(1) >= need)
+            curve.append(f"{floor:.2f}: {kept.mean():.0%} at {right[kept].mean():.1%}")
+        print(f"  MIN_CONFIDENCE -> coverage at accuracy (CAUTION {quality.CAUTION}): "
+              + "; ".join(curve))
         if name != "clean":
             names = list(CONDITIONS)
             for index, condition in enumerate(names):
                 rows = np.arange(len(images)) % len(names) == index
+                kept = rows & answered
+                shown = f"{right[kept].mean():.1%}" if kept.any() else "-"
                 print(f"  {condition:>13}: answered {answered[rows].mean():.0%}, accuracy "
-                      f"{right[rows & answered].mean():.1%} (all {right[rows].mean():.1%})")
+                      f"{shown} (all {right[rows].mean():.1%})")
 
 
 def cost(faces):
