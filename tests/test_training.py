@@ -860,3 +860,33 @@ def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_pat
     assert np.allclose(evaluate.predict_split(tflite_path, faces), by_hand, atol=1e-5)
     unnormalised = predict.predict_tflite(tflite_path, evaluate.normalize(faces[..., None]))
     assert not np.allclose(served, unnormalised, atol=1e-3)
+
+
+def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_path):
+    """training.members writes a card naming each member; the server's classifier
+    and training.evaluate answer it the same way."""
+    import shutil
+
+    from training import evaluate, members
+    from webapp.vision.classify import EmotionClassifier
+
+    shipped = os.path.join(REPO_ROOT, "models", "emotion.tflite")
+    second = tmp_path / "b" / "emotion.tflite"
+    second.parent.mkdir()
+    shutil.copy(shipped, second)
+    card = json.loads(open(shipped.replace(".tflite", ".json")).read())
+    card["crop_normalisation"] = "equalize"
+    (tmp_path / "b" / "emotion.json").write_text(json.dumps(card))
+    path = members.assemble([shipped, str(second)], str(tmp_path / "out"), weights=[2, 1])
+    written = json.loads((tmp_path / "out" / "emotion.json").read_text())
+    assert [m["file"] for m in written["members"]] == ["emotion.tflite", "emotion_2.tflite"]
+    assert [m["crop_normalisation"] for m in written["members"]] == ["none", "equalize"]
+    assert [m["weight"] for m in written["members"]] == [2.0, 1.0]
+    assert "tta_zooms" not in written and written["labels"] == list(EMOTIONS)
+
+    faces = np.random.default_rng(3).integers(0, 256, (5, 48, 48)).astype(np.uint8)
+    served = EmotionClassifier(path).predict(list(faces))
+    assert EmotionClassifier(path).max_views == 8
+    assert np.allclose(evaluate.predict_split(path, faces, (1.0, 1.05)), served, atol=1e-6)
+    alone = EmotionClassifier(shipped).predict(list(faces))
+    assert not np.allclose(served, alone, atol=1e-3)

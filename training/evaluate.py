@@ -16,7 +16,7 @@ import os
 import cv2
 import numpy as np
 
-from training import data, metrics, served
+from training import camera, data, metrics, served
 from training.predict import model_light, predict
 from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, normalize_light, tta_views
 
@@ -104,17 +104,21 @@ def main(argv=None):
     parser.add_argument("--crops", choices=served.CROPS, default="fer",
                         help="score FER-2013's own crops, or the faces cut as the server "
                              "cuts them (training.served)")
+    parser.add_argument("--dim", action="store_true",
+                        help="score the faces darkened by the dim-light protocol "
+                             "(training.camera.dim_protocol)")
     parser.add_argument("--limit", type=int, help="first N rows of each split only")
     parser.add_argument("--out", help="directory for metrics.json and confusion.png")
     args = parser.parse_args(argv)
 
     split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
     tta_zooms = args.tta_zooms if args.tta else None
-    images = served.as_cropped(split.images, args.crops)
+    images = camera.dim_protocol(split.images) if args.dim else split.images
+    images = served.as_cropped(images, args.crops)
     probabilities = predict_split(args.model, images, tta_zooms)
     summary = metrics.summarize(probabilities, split.labels)
     summary.update(split=args.split, model=os.path.basename(args.model), tta=args.tta,
-                   tta_zooms=tta_zooms, crops=args.crops)
+                   tta_zooms=tta_zooms, crops=args.crops, dim=args.dim)
     if split.votes is not None:
         summary["ferplus_majority_accuracy"] = metrics.majority_accuracy(probabilities,
                                                                          split.votes)

@@ -15,7 +15,7 @@ import os
 import cv2
 import numpy as np
 
-from training import data, served
+from training import camera, data, served
 from training.evaluate import predict_split
 
 SAMPLE_LABELS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
@@ -55,6 +55,7 @@ CONDITIONS = {
     "24 px": each(lambda image: shrink(image, 24)),
     "JPEG q20": each(lambda image: recompress(image, 20)),
     "dark x0.4": each(lambda image: darken(image, 0.4)),
+    "dim light": camera.dim_protocol,
     "served crop": lambda images: served.served_crops(images)[0],
 }
 
