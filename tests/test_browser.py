@@ -23,14 +23,15 @@ pytestmark = pytest.mark.skipif(
            f"(or set CHROMIUM to a Chromium or Chrome binary)")
 
 
-def clip_to_y4m(clip, path, seconds=6, fps=15):
+def clip_to_y4m(clip, path, seconds=6, fps=15, extra_filter=None):
     """Convert a face clip to 640x480 Y4M, which Chromium's fake camera plays in a loop."""
     import imageio_ffmpeg
 
+    filters = f"scale=-2:480,pad=640:480:(ow-iw)/2:0,fps={fps}"
+    if extra_filter:
+        filters += "," + extra_filter
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", clip,
-                    "-t", str(seconds), "-vf",
-                    f"scale=-2:480,pad=640:480:(ow-iw)/2:0,fps={fps}", "-pix_fmt", "yuv420p",
-                    path], check=True)
+                    "-t", str(seconds), "-vf", filters, "-pix_fmt", "yuv420p", path], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +233,42 @@ def test_after_stop_nothing_of_the_stream_stays_drawn(browser, live_server):
         assert page.text_content("#fps") == "– fps"
         assert page.text_content("#latency") == "– ms"
         assert page.is_visible("#stage-hint")
+    assert errors == []
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def dark_camera_browser(playwright_instance, tmp_path_factory):
+    """Chromium whose fake camera plays the face clip in a room nearly without light."""
+    if not os.path.isfile(FACE_CLIP):
+        pytest.skip(f"{FACE_CLIP} is not available: the shared sample folder is not beside the "
+                    "repository")
+    path = str(tmp_path_factory.mktemp("dark") / "dark.y4m")
+    clip_to_y4m(FACE_CLIP, path, extra_filter="lutyuv=y=16+(val-16)*0.06")
+    browser = launch_chromium(playwright_instance, [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={path}"])
+    yield browser
+    browser.close()
+
+
+def test_a_face_in_the_dark_is_drawn_grey_with_its_reason(dark_camera_browser, live_server):
+    errors = []
+    page = open_live_page(dark_camera_browser, live_server, errors)
+    wait_until(page, "document.querySelector('#faces li .face-title')"
+                     ".textContent.includes('too dark')", timeout=30)
+    assert "?" in page.text_content("#faces li .face-title")
+    grey = page.evaluate("""() => {
+        const canvas = document.getElementById('overlay');
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let grey = 0;
+        for (let i = 0; i < data.length; i += 4)
+            if (data[i + 3] > 200 && Math.abs(data[i] - 0x8a) < 6 && Math.abs(data[i + 1] - 0x8f) < 6
+                && Math.abs(data[i + 2] - 0x96) < 6) grey++;
+        return grey;
+    }""")
+    assert grey > 300  # the box and the label's tag in the uncertain grey
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "live-uncertain.png"))
     assert errors == []
     page.close()
 

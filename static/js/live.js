@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage } = window.COMMON;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
@@ -285,7 +285,7 @@
       const next = i + 1 < state.history.length ? state.history[i + 1][0] : now;
       const x0 = ((Math.max(t, start) - start) / (TIMELINE_SECONDS * 1000)) * width;
       const x1 = ((next - start) / (TIMELINE_SECONDS * 1000)) * width;
-      context.fillStyle = EMOTION_COLOURS[emotion];
+      context.fillStyle = EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR;
       context.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1 - x0) + 1), height);
     });
   }

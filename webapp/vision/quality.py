@@ -119,11 +119,11 @@ def measures(crop_stats, box, keypoints, frame_size, pose=None):
 
 def assess(crop_stats, box, keypoints, frame_size, pose=None):
     """{"score": 0..1, "reasons": [...]}: the score is the worst measure's (below
-    0.5 means past a limit), the reasons those past their limits, worst first."""
+    0.5 means past a limit), the reasons those past their limits, in the order of
+    REASONS (a dark face is flat too: "too dark" comes first)."""
     scores = measures(crop_stats, box, keypoints, frame_size, pose)
-    failing = sorted((value, name) for name, value in scores.items() if value < 0.5)
     return {"score": round(min(scores.values()), 3),
-            "reasons": [REASONS[name] for _, name in failing]}
+            "reasons": [text for name, text in REASONS.items() if scores[name] < 0.5]}
 
 
 def attending(pose):
