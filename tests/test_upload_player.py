@@ -94,3 +94,87 @@ def test_the_player_shows_the_annotated_video_as_decoded(browser, server, clip, 
         assert time.time() < deadline, "the job was not deleted"
         time.sleep(0.2)
     page.close()
+
+
+def late_picture_clip(folder, delay=0.84):
+    """A drawn face clip whose picture starts `delay` s after its sound."""
+    import subprocess
+
+    silent = clips.drawn_clip(folder / "late.mp4", frames=60, fps=30, size=(640, 480),
+                              audio=False)
+    path = str(folder / "late-picture.mp4")
+    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=frequency=330:duration=3", "-itsoffset", str(delay), "-i", silent,
+                    "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", path],
+                   check=True)
+    return path
+
+
+def test_a_click_on_the_chart_seeks_the_player_to_the_frame_it_shows(browser, server, tmp_path):
+    """The chart's clock is the player's, also for a video whose picture starts
+    0.84 s after its sound: clicking the moment of a result row shows that row's frame."""
+    errors = []
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file", late_picture_clip(tmp_path))
+    page.wait_for_selector("#result:not([hidden])", timeout=180_000)
+    job_id = page.evaluate("JSON.parse(localStorage.getItem('emotion-recent-jobs'))[0].id")
+    output, _, results = videocheck.download_results(server.url, job_id, tmp_path)
+    frames = list(videocheck.decoded_frames(output))
+    assert results["video"]["video_start"] == pytest.approx(0.84, abs=0.05)
+    row = results["rows"][len(results["rows"]) // 2]
+    moment = results["video"]["video_start"] + row["time"]
+
+    wait_until(page, "document.getElementById('result-video').readyState >= 2", timeout=30)
+    page.evaluate("() => { const v = document.getElementById('result-video'); v.pause(); "
+                  "v.controls = false; }")
+    x, y = page.evaluate(f"""() => {{
+        const chart = Chart.getChart(document.getElementById('chart'));
+        const box = chart.canvas.getBoundingClientRect();
+        return [box.x + chart.scales.x.getPixelForValue({moment} + 0.5 / {results['video']['fps']}),
+                box.y + (chart.chartArea.top + chart.chartArea.bottom) / 2];
+    }}""")
+    page.mouse.click(x, y)
+    wait_until(page, "!document.getElementById('result-video').seeking && "
+                     "document.getElementById('result-video').readyState >= 2", timeout=30)
+    page.wait_for_timeout(500)
+    shown_time = page.evaluate("document.getElementById('result-video').currentTime")
+    assert shown_time == pytest.approx(moment, abs=1 / results["video"]["fps"])
+    shown = shown_picture(page)
+
+    def likeness(index):
+        expected = cv2.resize(frames[index], (shown.shape[1], shown.shape[0]),
+                              interpolation=cv2.INTER_AREA)
+        return videocheck.psnr(shown, expected)
+
+    frame = row["frame"]
+    assert likeness(frame) >= 25, f"{likeness(frame):.1f} dB"
+    assert likeness(frame) > max(likeness(max(0, frame - 15)), likeness(min(len(frames) - 1,
+                                                                            frame + 15)))
+    # The playhead stands where the player is: a light line at that x on the chart.
+    column = page.evaluate(f"""() => {{
+        const chart = Chart.getChart(document.getElementById('chart'));
+        const x = Math.round(chart.scales.x.getPixelForValue({shown_time}) * devicePixelRatio);
+        const y = Math.round((chart.chartArea.top + 5) * devicePixelRatio);
+        return Array.from(chart.ctx.getImageData(x - 1, y, 3, 1).data);
+    }}""")
+    assert max(column[0::4]) > 200, column
+    assert errors == []
+    page.close()
+
+
+def test_the_results_page_fits_a_phone(browser, server, clip):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file", clip)
+    page.wait_for_selector("#result:not([hidden])", timeout=180_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "results-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # the face chosen first is the one most in view
+    options = page.eval_on_selector_all("#face-select option", "os => os.map(o => o.text)")
+    seconds = [float(text.split("(")[1].split(" s")[0]) for text in options]
+    assert seconds == sorted(seconds, reverse=True)
+    page.close()

@@ -179,36 +179,73 @@
       if (!byFace.has(row.face_id)) byFace.set(row.face_id, []);
       byFace.get(row.face_id).push(row);
     }
-    $("face-select").replaceChildren(...[...byFace.keys()].map((faceId) => new Option(`Face ${faceId}`, faceId)));
-    const draw = () => drawChart(byFace.get(Number($("face-select").value)) || []);
+    // The chart's clock is the player's: a row's time counts from the video's first
+    // frame, which the player shows at video_start (a picture that starts after its sound).
+    const info = results.video;
+    const timeline = { start: info.video_start || 0, end: (info.video_start || 0) + info.frames / info.fps };
+    const faces = [...byFace.entries()].sort((a, b) => b[1].length - a[1].length); // most in view first
+    $("face-select").replaceChildren(...faces.map(([faceId, rows]) =>
+      new Option(`Face ${faceId} (${(rows.length / info.fps).toFixed(1)} s in view)`, faceId)));
+    const draw = () => drawChart(byFace.get(Number($("face-select").value)) || [], timeline);
     $("face-select").onchange = draw;
     draw();
-    drawSummary(byFace);
+    drawSummary(new Map(faces));
   }
 
-  function drawChart(rows) {
+  // A vertical line at the player's time, drawn over the chart.
+  const playhead = {
+    id: "playhead",
+    afterDatasetsDraw(chartInstance) {
+      const { ctx, chartArea, scales } = chartInstance;
+      const x = scales.x.getPixelForValue($("result-video").currentTime);
+      if (x < chartArea.left || x > chartArea.right) return;
+      ctx.save();
+      ctx.strokeStyle = "#e8edf2";
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      ctx.moveTo(x, chartArea.top);
+      ctx.lineTo(x, chartArea.bottom);
+      ctx.stroke();
+      ctx.restore();
+    },
+  };
+
+  function drawChart(rows, timeline) {
     if (chart) chart.destroy();
     chart = new Chart($("chart"), {
       type: "line",
       data: {
         datasets: EMOTIONS.map((emotion) => ({
           label: emotion,
-          data: rows.map((row) => ({ x: row.time, y: row[emotion] })),
+          data: rows.map((row) => ({ x: timeline.start + row.time, y: row[emotion] })),
           borderColor: EMOTION_COLOURS[emotion],
           backgroundColor: EMOTION_COLOURS[emotion],
           pointRadius: 0,
           borderWidth: 2,
         })),
       },
+      plugins: [playhead],
       options: {
         animation: false,
         parsing: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+        // A click on the chart takes the player to that moment.
+        onClick: (event, elements, chartInstance) => {
+          const seconds = chartInstance.scales.x.getValueForPixel(event.x);
+          $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
+        },
         scales: {
-          x: { type: "linear", title: { display: true, text: "seconds" } },
+          x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
           y: { min: 0, max: 1, title: { display: true, text: "probability" } },
         },
       },
     });
+  }
+
+  // The playhead follows the player, also while it is paused and sought.
+  for (const event of ["timeupdate", "seeked"]) {
+    $("result-video").addEventListener(event, () => { if (chart) chart.draw(); });
   }
 
   function drawSummary(byFace) {
