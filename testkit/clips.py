@@ -45,11 +45,13 @@ def stream_codecs(path):
 
 
 def joined(sources, path, seconds=2.0, size=(640, 480), fps=25):
-    """The first `seconds` of each source, one after the other with hard cuts
-    between them, each scaled and padded to `size` at `fps` (no audio)."""
+    """The first `seconds` of each source (a photo: held that long), one after the
+    other with hard cuts between them, each scaled and padded to `size` at `fps`
+    (no audio)."""
     inputs, filters = [], []
     for index, source in enumerate(sources):
-        inputs += ["-t", str(seconds), "-i", str(source)]
+        still = str(source).lower().endswith((".jpg", ".jpeg", ".png"))
+        inputs += [*(["-loop", "1"] if still else []), "-t", str(seconds), "-i", str(source)]
         filters.append(f"[{index}:v]scale={size[0]}:{size[1]}:force_original_aspect_ratio="
                        f"decrease,pad={size[0]}:{size[1]}:(ow-iw)/2:(oh-ih)/2,fps={fps},"
                        f"setsar=1[v{index}]")

@@ -41,7 +41,7 @@ def test_yaw_follows_the_nose_and_a_mirror_image_turns_it_the_other_way():
         yaws.append(quality.head_pose(points)["yaw"])
     assert yaws == sorted(yaws) and yaws[0] < -15 and yaws[-1] > 15 and yaws[2] == 0
     mirrored = FRONTAL.copy()
-    mirrored[quality.NOSE, 0] += 30
+    mirrored[quality.NOSE, 0] += 45
     flipped = mirrored.copy()
     flipped[:, 0] = 200 - flipped[:, 0]
     flipped[[0, 1, 4, 5]] = flipped[[1, 0, 5, 4]]  # image-left becomes image-right

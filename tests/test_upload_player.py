@@ -178,3 +178,40 @@ def test_the_results_page_fits_a_phone(browser, server, clip):
     seconds = [float(text.split("(")[1].split(" s")[0]) for text in options]
     assert seconds == sorted(seconds, reverse=True)
     page.close()
+
+
+def test_the_room_chart_counts_the_faces_in_view_and_shares_their_emotions(browser, server,
+                                                                           tmp_path):
+    """A group photo held 2 s (five faces), then one person (2 s): the room chart's
+    figures are those of the results JSON, bin by bin."""
+    group = os.path.join(SAMPLES_DIR, "faces_group_selfie.jpg")
+    smiling = os.path.join(SAMPLES_DIR, "clip_smile_liveportrait_d19.mp4")
+    if not (os.path.isfile(group) and os.path.isfile(smiling)):
+        pytest.skip("the shared sample photos and clips are not beside the repository")
+    clip = clips.joined([group, smiling], tmp_path / "room.mp4", size=(1024, 768))
+    page = browser.new_page(viewport={"width": 1100, "height": 1600})
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file", clip)
+    page.wait_for_selector("#result:not([hidden])", timeout=180_000)
+    job_id = page.evaluate("JSON.parse(localStorage.getItem('emotion-recent-jobs'))[0].id")
+    _, _, results = videocheck.download_results(server.url, job_id, tmp_path)
+    datasets = page.evaluate("""() => Chart.getChart(document.getElementById('room-chart'))
+        .data.datasets.map(d => ({label: d.label, y: d.data.map(p => p.y)}))""")
+    by_label = {d["label"]: d["y"] for d in datasets}
+    # the page's bins: half a second of frames (JavaScript's rounding), 400 bins at most
+    video_info = results["video"]
+    per_bin = max(int(video_info["fps"] / 2 + 0.5), -(-video_info["frames"] // 400))
+    rows = results["rows"]
+    frames = video_info["frames"]
+    expected_faces = [sum(1 for r in rows if first <= r["frame"] < first + per_bin)
+                      / min(per_bin, frames - first) for first in range(0, frames, per_bin)]
+    assert by_label["faces in view"] == pytest.approx(expected_faces, abs=1e-6)
+    assert max(expected_faces[:3]) >= 4 and expected_faces[-1] == pytest.approx(1, abs=0.2)
+    for index, faces in enumerate(expected_faces):
+        shares = [by_label[label][index] for label in by_label if label != "faces in view"]
+        assert sum(shares) == pytest.approx(1.0 if faces else 0.0, abs=1e-6)
+    happy = [r for r in rows if r["frame"] < per_bin]
+    assert by_label["happy"][0] == pytest.approx(
+        sum(r["emotion"] == "happy" for r in happy) / len(happy), abs=1e-6)
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "room-chart.png"), full_page=True)
+    page.close()

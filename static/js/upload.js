@@ -3,12 +3,13 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage, errorMessage, fetchJSON } = window.COMMON;
   const RECENT_KEY = "emotion-recent-jobs";
   const socket = io();
   let current = null; // {id, name, startedAt}
   let chart = null;
+  let roomChart = null;
   let pollTimer = null;
 
   // ---- recent jobs, remembered in this browser only ----
@@ -189,7 +190,67 @@
     const draw = () => drawChart(byFace.get(Number($("face-select").value)) || [], timeline);
     $("face-select").onchange = draw;
     draw();
+    drawRoom(results.rows, info, timeline);
     drawSummary(new Map(faces));
+  }
+
+  // The room over time, in bins of at least half a second: faces in view (mean per
+  // frame) and the share of each emotion among them (uncertain faces in grey).
+  function roomBins(rows, info, timeline) {
+    const frames = Math.max(1, Math.round(info.frames));
+    const perBin = Math.max(Math.round(info.fps / 2), Math.ceil(frames / 400));
+    const bins = [];
+    for (let first = 0; first < frames; first += perBin) {
+      bins.push({ x: timeline.start + (first + perBin / 2) / info.fps, frames: Math.min(perBin, frames - first), counts: {} });
+    }
+    for (const row of rows) {
+      const bin = bins[Math.min(bins.length - 1, Math.floor(row.frame / perBin))];
+      bin.counts[row.emotion] = (bin.counts[row.emotion] || 0) + 1;
+    }
+    return bins.map((bin) => {
+      const total = Object.values(bin.counts).reduce((a, b) => a + b, 0);
+      return { x: bin.x, faces: total / bin.frames, share: (emotion) => (total ? (bin.counts[emotion] || 0) / total : 0) };
+    });
+  }
+
+  function drawRoom(rows, info, timeline) {
+    const bins = roomBins(rows, info, timeline);
+    const labels = [...EMOTIONS, "uncertain"];
+    if (roomChart) roomChart.destroy();
+    roomChart = new Chart($("room-chart"), {
+      type: "line",
+      data: {
+        datasets: [
+          ...labels.map((emotion, index) => ({
+            label: emotion,
+            data: bins.map((bin) => ({ x: bin.x, y: bin.share(emotion) })),
+            borderColor: EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR,
+            backgroundColor: EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR,
+            fill: index === 0 ? "origin" : "-1", pointRadius: 0, borderWidth: 0, stack: "share", yAxisID: "y",
+          })),
+          { label: "faces in view", data: bins.map((bin) => ({ x: bin.x, y: bin.faces })),
+            borderColor: "#4fc3f7", backgroundColor: "#4fc3f7", pointRadius: 0, borderWidth: 3,
+            fill: false, yAxisID: "faces", order: -1 },
+        ],
+      },
+      plugins: [playhead],
+      options: {
+        animation: false,
+        parsing: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+        onClick: (event, elements, chartInstance) => {
+          const seconds = chartInstance.scales.x.getValueForPixel(event.x);
+          $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
+        },
+        scales: {
+          x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
+          y: { stacked: true, min: 0, max: 1, title: { display: true, text: "share of faces" } },
+          faces: { position: "right", min: 0, suggestedMax: 2, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
+            title: { display: true, text: "faces" } },
+        },
+      },
+    });
   }
 
   // A vertical line at the player's time, drawn over the chart.
@@ -245,7 +306,10 @@
 
   // The playhead follows the player, also while it is paused and sought.
   for (const event of ["timeupdate", "seeked"]) {
-    $("result-video").addEventListener(event, () => { if (chart) chart.draw(); });
+    $("result-video").addEventListener(event, () => {
+      if (chart) chart.draw();
+      if (roomChart) roomChart.draw();
+    });
   }
 
   function drawSummary(byFace) {

@@ -37,8 +37,10 @@ LIMITS = {
     "min_sharpness": 25.0,     # variance of the Laplacian of the 48x48 crop
     "max_outside": 0.25,       # share of the face box outside the frame
 }
-# A looking-at-the-camera face: its head turned less than this either way.
-ATTENTION = {"max_yaw": 20.0, "max_pitch": 20.0}
+# A looking-at-the-camera face: its head turned less than this either way. FER-2013's
+# faces mostly look at the camera: 90% of 396 PrivateTest faces lie within |yaw| 29
+# and pitch -14..18 degrees (bench/trust.py), keypoint noise included.
+ATTENTION = {"max_yaw": 30.0, "max_pitch": 25.0}
 # A label is withheld as ambiguous when its (smoothed) top probability is under
 # MIN_CONFIDENCE + CAUTION * (1 - quality score): the poorer the picture, the surer
 # the answer must be (chosen by selective prediction on PrivateTest, bench/trust.py).
