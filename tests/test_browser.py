@@ -273,6 +273,42 @@ def test_a_face_in_the_dark_is_drawn_grey_with_its_reason(dark_camera_browser, l
     page.close()
 
 
+def files_under(folder):
+    return {os.path.join(root, name) for root, _, names in os.walk(folder) for name in names}
+
+
+def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_server(
+        browser, live_server):
+    import csv
+    import io
+    import json
+
+    from webapp.video import CSV_COLUMNS
+
+    before = files_under(live_server.jobs_dir)
+    page = open_live_page(browser, live_server, [])
+    page.wait_for_timeout(2500)
+    page.click("#stop")
+    downloads = {}
+    for kind in ("json", "csv"):
+        with page.expect_download() as info:
+            page.click(f"#download-session-{kind}")
+        downloads[kind] = open(info.value.path(), encoding="utf-8").read()
+        assert info.value.suggested_filename.startswith("live-session-")
+    body = json.loads(downloads["json"])
+    rows = body["rows"]
+    assert len(rows) >= 10 and all(list(row) == CSV_COLUMNS for row in rows)
+    assert body["video"]["source"] == "live" and body["video"]["frames"] >= len({r["frame"] for r in rows})
+    assert [r["frame"] for r in rows] == sorted(r["frame"] for r in rows)
+    assert rows[-1]["time"] >= 1.5 and all(abs(sum(r[e] for r in [row] for e in EMOTIONS) - 1) < 0.01
+                                          for row in rows)
+    table = list(csv.reader(io.StringIO(downloads["csv"])))
+    assert table[0] == CSV_COLUMNS and len(table) == len(rows) + 1
+    assert [int(line[0]) for line in table[1:]] == [r["frame"] for r in rows]
+    assert files_under(live_server.jobs_dir) == before  # the server kept nothing of it
+    page.close()
+
+
 def test_first_visit_says_to_press_start_camera(denying_browser, live_server):
     page = denying_browser.new_page()
     page.goto(live_server.url + "/")

@@ -1,6 +1,7 @@
 """The HTML pages."""
 from flask import Blueprint, render_template
 
+from webapp.video import CSV_COLUMNS
 from webapp.vision.palette import EMOTION_COLOURS, FACE_COLOURS, UNCERTAIN_COLOUR
 from webapp.vision.preprocess import EMOTIONS
 
@@ -9,7 +10,8 @@ bp = Blueprint("pages", __name__)
 # What every page's scripts read (static/js/emotions.js): labels in the model's order
 # and the palette the video is drawn in.
 UI_SETTINGS = {"emotions": list(EMOTIONS), "emotion_colours": EMOTION_COLOURS,
-               "face_colours": list(FACE_COLOURS), "uncertain_colour": UNCERTAIN_COLOUR}
+               "face_colours": list(FACE_COLOURS), "uncertain_colour": UNCERTAIN_COLOUR,
+               "result_columns": CSV_COLUMNS}
 
 
 @bp.app_context_processor

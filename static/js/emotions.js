@@ -9,6 +9,7 @@
     EMOTION_COLOURS: settings.emotion_colours,
     FACE_COLOURS: settings.face_colours,
     UNCERTAIN_COLOUR: settings.uncertain_colour,
+    RESULT_COLUMNS: settings.result_columns, // a video's results.csv columns (webapp/video.py)
     // What is written over a face: its emotion and confidence, or why it has none
     // (webapp/vision/draw.py: face_label).
     faceLabel: (face) => (face.uncertain ? `? ${face.uncertain}`

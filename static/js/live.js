@@ -4,14 +4,14 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, RESULT_COLUMNS, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage } = window.COMMON;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
   const QUALITIES = [0.5, 0.65, 0.8];
   const SLOW_MS = 150;
   const FAST_MS = 60;
-  const TIMELINE_SECONDS = 30;
+  const TIMELINE_SECONDS = 30; // the shortest span the timeline shows
 
   const video = $("video");
   const overlay = $("overlay");
@@ -27,7 +27,9 @@
     resultTimes: [],
     smoothedRtt: null,
     level: WIDTHS.length - 1, // index into WIDTHS/QUALITIES: starts at the best
-    history: [], // [time, emotion] of the largest face
+    history: [], // [time, emotion] of the largest face, the whole session
+    // The session's results, in this page only: rows as a video's results.csv has them.
+    session: { started: null, frames: 0, rows: [] },
   };
 
   const socket = io({ reconnectionDelayMax: 5000 });
@@ -188,9 +190,65 @@
     $("latency").textContent = `${Math.round(rttMs)} ms`;
     const largest = answer.faces.reduce((a, f) => (!a || f.box[2] > a.box[2] ? f : a), null);
     state.history.push([Date.now(), largest ? largest.emotion : null]);
+    record(answer);
     drawOverlay();
     listFaces(answer.faces);
     drawTimeline();
+  }
+
+  // ---- the session, kept in this page ----
+  function record(answer) {
+    const session = state.session;
+    if (session.started === null) session.started = Date.now();
+    const time = Math.round(Date.now() - session.started) / 1000;
+    for (const face of answer.faces) {
+      const [x, y, w, h] = face.box;
+      const reasons = [...((face.quality && face.quality.reasons) || [])];
+      if (face.uncertain && !reasons.includes(face.uncertain)) reasons.push(face.uncertain);
+      const pose = face.pose || {};
+      session.rows.push([session.frames, time, face.id, x, y, w, h, face.emotion, face.confidence,
+        ...EMOTIONS.map((e) => face.scores[e]), face.quality ? face.quality.score : null,
+        reasons.join("; "), face.attending === null || face.attending === undefined ? null : Number(face.attending),
+        pose.yaw ?? null, pose.pitch ?? null, pose.roll ?? null]);
+    }
+    session.frames += 1;
+    for (const id of ["download-session-csv", "download-session-json", "clear-session"]) $(id).disabled = false;
+  }
+
+  function sessionFacts() {
+    const session = state.session;
+    return { source: "live", started: new Date(session.started).toISOString(), frames: session.frames,
+      duration: session.rows.length ? session.rows[session.rows.length - 1][1] : 0 };
+  }
+
+  function download(name, type, text) {
+    const link = document.createElement("a");
+    link.download = name;
+    link.href = URL.createObjectURL(new Blob([text], { type }));
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  function sessionName(extension) {
+    return `live-session-${new Date(state.session.started).toISOString().replace(/[:.]/g, "-")}.${extension}`;
+  }
+
+  function downloadSessionCSV() {
+    const cell = (value) => (value === null || value === undefined ? "" : /[",\n]/.test(String(value)) ? `"${String(value).replace(/"/g, '""')}"` : String(value));
+    const lines = [RESULT_COLUMNS.join(","), ...state.session.rows.map((row) => row.map(cell).join(","))];
+    download(sessionName("csv"), "text/csv", `${lines.join("\r\n")}\r\n`);
+  }
+
+  function downloadSessionJSON() {
+    const rows = state.session.rows.map((row) => Object.fromEntries(RESULT_COLUMNS.map((name, i) => [name, row[i]])));
+    download(sessionName("json"), "application/json", JSON.stringify({ labels: EMOTIONS, rows, video: sessionFacts() }));
+  }
+
+  function clearSession() {
+    state.session = { started: null, frames: 0, rows: [] };
+    state.history = [];
+    drawTimeline();
+    for (const id of ["download-session-csv", "download-session-json", "clear-session"]) $(id).disabled = true;
   }
 
   // ---- drawing ----
@@ -274,17 +332,20 @@
     if (state.lastResult) drawFaces(context, state.lastResult, width, height);
   }
 
+  // The largest face's emotion over the whole session (at least 30 s wide).
   function drawTimeline() {
     const { context, width, height } = sizeCanvas(timeline);
-    const now = Date.now();
-    const start = now - TIMELINE_SECONDS * 1000;
-    state.history = state.history.filter(([t]) => t >= start - 1000);
     context.clearRect(0, 0, width, height);
+    if (!state.history.length) { $("session-length").textContent = ""; return; }
+    const start = state.history[0][0];
+    const now = state.stream ? Date.now() : state.history[state.history.length - 1][0];
+    const span = Math.max(TIMELINE_SECONDS * 1000, now - start);
+    $("session-length").textContent = `${Math.round((now - start) / 1000)} s`;
     state.history.forEach(([t, emotion], i) => {
       if (!emotion) return;
       const next = i + 1 < state.history.length ? state.history[i + 1][0] : now;
-      const x0 = ((Math.max(t, start) - start) / (TIMELINE_SECONDS * 1000)) * width;
-      const x1 = ((next - start) / (TIMELINE_SECONDS * 1000)) * width;
+      const x0 = ((t - start) / span) * width;
+      const x1 = ((next - start) / span) * width;
       context.fillStyle = EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR;
       context.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1 - x0) + 1), height);
     });
@@ -321,6 +382,9 @@
   $("start").addEventListener("click", () => startCamera($("camera").value || undefined));
   $("stop").addEventListener("click", stopCamera);
   $("snapshot").addEventListener("click", snapshot);
+  $("download-session-csv").addEventListener("click", downloadSessionCSV);
+  $("download-session-json").addEventListener("click", downloadSessionJSON);
+  $("clear-session").addEventListener("click", clearSession);
   $("camera").addEventListener("change", (event) => startCamera(event.target.value));
   drawLegend();
   setInterval(drawTimeline, 1000);
