@@ -309,6 +309,16 @@ def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_
     page.close()
 
 
+def test_the_face_panel_says_how_much_of_the_session_a_face_attended(browser, live_server):
+    page = open_live_page(browser, live_server, [])
+    wait_until(page, "document.querySelector('#faces li .face-note').textContent !== ''",
+               timeout=30)
+    note = page.text_content("#faces li .face-note")
+    share = int(note.split("attending ")[1].split("%")[0])
+    assert 0 <= share <= 100 and note.endswith("% of the session")
+    page.close()
+
+
 def test_first_visit_says_to_press_start_camera(denying_browser, live_server):
     page = denying_browser.new_page()
     page.goto(live_server.url + "/")

@@ -29,7 +29,7 @@
     level: WIDTHS.length - 1, // index into WIDTHS/QUALITIES: starts at the best
     history: [], // [time, emotion] of the largest face, the whole session
     // The session's results, in this page only: rows as a video's results.csv has them.
-    session: { started: null, frames: 0, rows: [] },
+    session: { started: null, frames: 0, rows: [], attention: new Map() }, // attention: id -> [attending, posed]
   };
 
   const socket = io({ reconnectionDelayMax: 5000 });
@@ -206,6 +206,8 @@
       const reasons = [...((face.quality && face.quality.reasons) || [])];
       if (face.uncertain && !reasons.includes(face.uncertain)) reasons.push(face.uncertain);
       const pose = face.pose || {};
+      const seen = session.attention.get(face.id) || [0, 0];
+      if (face.attending === true || face.attending === false) session.attention.set(face.id, [seen[0] + face.attending, seen[1] + 1]);
       session.rows.push([session.frames, time, face.id, x, y, w, h, face.emotion, face.confidence,
         ...EMOTIONS.map((e) => face.scores[e]), face.quality ? face.quality.score : null,
         reasons.join("; "), face.attending === null || face.attending === undefined ? null : Number(face.attending),
@@ -245,7 +247,7 @@
   }
 
   function clearSession() {
-    state.session = { started: null, frames: 0, rows: [] };
+    state.session = { started: null, frames: 0, rows: [], attention: new Map() };
     state.history = [];
     drawTimeline();
     for (const id of ["download-session-csv", "download-session-json", "clear-session"]) $(id).disabled = true;
@@ -262,6 +264,11 @@
       title.className = "face-title";
       title.textContent = `Face ${face.id}: ${faceLabel(face)}` +
         (face.attending === false ? " · looking away" : "");
+      const [attending, posed] = state.session.attention.get(face.id) || [0, 0];
+      if (posed) title.title = `attending ${Math.round((100 * attending) / posed)}% of this session's frames`;
+      const note = document.createElement("div");
+      note.className = "muted face-note";
+      note.textContent = posed ? `attending ${Math.round((100 * attending) / posed)}% of the session` : "";
       const bars = document.createElement("div");
       bars.className = "bars";
       for (const emotion of EMOTIONS) {
@@ -279,7 +286,7 @@
         value.textContent = `${(p * 100).toFixed(0)}%`;
         bars.append(name, bar, value);
       }
-      item.append(title, bars);
+      item.append(title, note, bars);
       return item;
     }));
   }
