@@ -9,16 +9,17 @@ pillarbox), is shrunk to a 64x36 thumbnail and standardised (its mean grey level
 taken away, divided by its spread), so that a change of exposure or light
 changes nothing; a cut is a thumbnail that differs from the previous one by
 more than CUT_DIFFERENCE on average. Measured (bench/shots.py): within a shot of
-the sample clips at most 0.20, a camera panning 10% of the frame a frame 0.29,
-the light falling to 60% 0.002; the cuts between the sample clips 0.81 to 1.06
+the sample clips at most 0.19, a camera panning 10% of the frame a frame 0.28,
+the light falling to 60% 0.002; the cuts between the sample clips 0.80 to 1.04
 (letterboxed or not), a cut between two shots of the same group photo 1.12.
+It costs 0.2 ms a frame (640x480 to 1920x1080, one core).
 """
 import cv2
 import numpy as np
 
 THUMBNAIL = (64, 36)
 CUT_DIFFERENCE = 0.5
-SMALL = (160, 90)  # the frame as compared: bars found and thumbnails cut from this
+SMALL = (160, 90)  # about the size of the frame as compared (bars found, thumbnails cut)
 BAR_SPREAD, BAR_LEVEL = 3.0, 24.0  # a bar: rows or columns at an edge, uniform and dark
 
 
@@ -27,9 +28,17 @@ def picture_box(small):
     pillarbox), which stay the same across a cut and would hide it."""
     columns = np.flatnonzero((small.std(axis=0) > BAR_SPREAD) | (small.mean(axis=0) > BAR_LEVEL))
     rows = np.flatnonzero((small.std(axis=1) > BAR_SPREAD) | (small.mean(axis=1) > BAR_LEVEL))
-    if len(columns) < 16 or len(rows) < 9:
+    if len(columns) < small.shape[1] // 10 or len(rows) < small.shape[0] // 10:
         return 0, small.shape[1], 0, small.shape[0]
     return columns[0], columns[-1] + 1, rows[0], rows[-1] + 1
+
+
+def shrunk(gray):
+    """The frame at about SMALL: every n-th pixel of every n-th row, smoothed by a
+    pyramid step (a fifth of the time of an area resize of the whole frame)."""
+    height, width = gray.shape[:2]
+    factor = max(1, min(width // SMALL[0], height // SMALL[1]) // 2)
+    return cv2.pyrDown(np.ascontiguousarray(gray[::factor, ::factor])).astype(np.float32)
 
 
 def thumbnail(small, box):
@@ -48,7 +57,7 @@ class ShotChanges:
         """Mean difference of this frame's standardised thumbnail from the last
         one's, both cut from the region inside either frame's bars (None for the
         first frame); remembers this frame."""
-        small = cv2.resize(gray, SMALL, interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = shrunk(gray)
         box = picture_box(small)
         previous, self.previous = self.previous, (small, box)
         if previous is None:
