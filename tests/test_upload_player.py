@@ -214,4 +214,31 @@ def test_the_room_chart_counts_the_faces_in_view_and_shares_their_emotions(brows
     assert by_label["happy"][0] == pytest.approx(
         sum(r["emotion"] == "happy" for r in happy) / len(happy), abs=1e-6)
     page.screenshot(path=os.path.join(ARTIFACTS_DIR, "room-chart.png"), full_page=True)
+
+    # The room chart as a PNG, and the report: one HTML file that opens offline.
+    with page.expect_download() as info:
+        page.click("#download-room")
+    assert info.value.suggested_filename == "room-room.png"
+    assert open(info.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download(timeout=60_000) as info:
+        page.click("#download-report")
+    assert info.value.suggested_filename == "room-report.html"
+    report = tmp_path / "report.html"
+    report.write_bytes(open(info.value.path(), "rb").read())
     page.close()
+
+    offline = browser.new_context(offline=True)
+    reader = offline.new_page()
+    requests = []
+    reader.on("request", lambda request: requests.append(request.url))
+    reader.goto(report.as_uri())
+    reader.wait_for_load_state("load")
+    assert requests == [report.as_uri()]  # nothing but the file itself
+    faces = len({row["face_id"] for row in rows})
+    assert reader.locator("table tr").count() == faces + 1
+    assert reader.locator("svg").count() == 1 + faces  # the room, and a strip per face
+    pictures = reader.eval_on_selector_all(
+        "img", "imgs => imgs.map(i => [i.src.slice(0, 15), i.naturalWidth])")
+    assert pictures and all(src == "data:image/jpeg" and width > 20 for src, width in pictures)
+    reader.screenshot(path=os.path.join(ARTIFACTS_DIR, "report.png"), full_page=True)
+    offline.close()

@@ -190,9 +190,46 @@
     const draw = () => drawChart(byFace.get(Number($("face-select").value)) || [], timeline);
     $("face-select").onchange = draw;
     draw();
-    drawRoom(results.rows, info, timeline);
+    const bins = roomBins(results.rows, info, timeline);
+    drawRoom(bins, timeline);
     drawSummary(new Map(faces));
+    shown = { name: current ? current.name : id, results, bins };
   }
+
+  let shown = null; // the results on view: what the report and the room chart's PNG are made of
+
+  function save(name, href) {
+    const link = document.createElement("a");
+    link.download = name;
+    link.href = href;
+    link.click();
+  }
+
+  $("download-report").addEventListener("click", async () => {
+    if (!shown) return;
+    $("download-report").disabled = true;
+    try {
+      const html = await window.REPORT.build({ ...shown, video: $("result-video") });
+      const href = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+      save(`${fileStem(shown.name)}-report.html`, href);
+      setTimeout(() => URL.revokeObjectURL(href), 10_000);
+    } finally {
+      $("download-report").disabled = false;
+    }
+  });
+
+  $("download-room").addEventListener("click", () => {
+    if (!roomChart) return;
+    const source = roomChart.canvas;
+    const canvas = document.createElement("canvas");
+    canvas.width = source.width;
+    canvas.height = source.height;
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#101418";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(source, 0, 0);
+    save(`${fileStem(shown ? shown.name : "video")}-room.png`, canvas.toDataURL("image/png"));
+  });
 
   // The room over time, in bins of at least half a second: faces in view (mean per
   // frame) and the share of each emotion among them (uncertain faces in grey).
@@ -213,8 +250,7 @@
     });
   }
 
-  function drawRoom(rows, info, timeline) {
-    const bins = roomBins(rows, info, timeline);
+  function drawRoom(bins, timeline) {
     const labels = [...EMOTIONS, "uncertain"];
     if (roomChart) roomChart.destroy();
     roomChart = new Chart($("room-chart"), {
