@@ -7,7 +7,8 @@ sent as PNG to `python wsgi.py` (FACE_DETECTOR=blazeface_short, one server per
 model, started in turn) and scored by the largest face's emotion; a face the
 server does not find counts wrong. `--dim` first darkens each face by the dim
 protocol (training.camera.dim_protocol). Prints accuracy, faces found and the
-recall of each class, with the CPU.
+recall of each class (by the leading emotion, whether or not the server marks the
+face uncertain), and the share not marked uncertain with their accuracy, with the CPU.
 """
 import argparse
 import json
@@ -46,11 +47,13 @@ def post_image(url, image_bytes):
 
 
 def largest_face_emotion(answer):
+    """(the largest face's leading emotion, whether the server marked it uncertain),
+    or (None, False) where no face was found."""
     faces = answer.get("faces") or []
     if not faces:
-        return None
+        return None, False
     largest = max(faces, key=lambda face: face["box"][2] * face["box"][3])
-    return largest["emotion"]
+    return max(largest["scores"], key=largest["scores"].get), largest["emotion"] == "uncertain"
 
 
 def score(model_path, faces, labels, clients=2):
@@ -67,10 +70,14 @@ def score(model_path, faces, labels, clients=2):
     finally:
         process.terminate()
         process.wait(timeout=30)
-    predicted = np.array([EMOTIONS.index(a) if a in EMOTIONS else -1 for a in answers])
+    predicted = np.array([EMOTIONS.index(a) if a in EMOTIONS else -1 for a, _ in answers])
+    uncertain = np.array([u for _, u in answers])
     recall = {label: float((predicted[labels == c] == c).mean())
               for c, label in enumerate(EMOTIONS)}
-    return float((predicted == labels).mean()), int((predicted >= 0).sum()), recall
+    right = predicted == labels
+    answered = ~uncertain & (predicted >= 0)
+    return (float(right.mean()), int((predicted >= 0).sum()), recall,
+            float(answered.mean()), float(right[answered].mean()) if answered.any() else 0.0)
 
 
 def main(argv=None):
@@ -90,9 +97,12 @@ def main(argv=None):
     print(f"{args.split}{' dimmed' if args.dim else ''}, {len(faces)} faces through "
           f"POST /api/analyze (blazeface_short), largest face's emotion")
     for model_path in args.models:
-        accuracy, found, recall = score(model_path, faces, labels)
-        print(f"{model_path}: accuracy {accuracy:.2%}  found {found}/{len(faces)}  recall "
-              + " ".join(f"{label} {value:.2f}" for label, value in recall.items()), flush=True)
+        accuracy, found, recall, answered, answered_right = score(model_path, faces, labels)
+        print(f"{model_path}: accuracy {accuracy:.2%} (the leading emotion)  found "
+              f"{found}/{len(faces)}  recall "
+              + " ".join(f"{label} {value:.2f}" for label, value in recall.items())
+              + f"; not marked uncertain {answered:.1%}, right {answered_right:.2%} of those",
+              flush=True)
 
 
 if __name__ == "__main__":

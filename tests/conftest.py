@@ -38,6 +38,26 @@ def engine():
     return Engine()
 
 
+@pytest.fixture(scope="session")
+def single_network(tmp_path_factory):
+    """The shipped model's first member alone, as a model of one network (its
+    file and a card of its own): for tests of one network's views."""
+    import json
+
+    folder = tmp_path_factory.mktemp("single")
+    models = os.path.join(REPO_ROOT, "models")
+    with open(os.path.join(models, "emotion.json")) as f:
+        card = json.load(f)
+    first = (card.get("members") or [card])[0]
+    shutil.copy(os.path.join(models, first.get("file", "emotion.tflite")),
+                folder / "emotion.tflite")
+    single = {key: value for key, value in card.items() if key not in ("members", "combine")}
+    single.update(crop_normalisation=first.get("crop_normalisation", "none"),
+                  tta_zooms=first.get("tta_zooms", [1.0, 1.05]))
+    (folder / "emotion.json").write_text(json.dumps(single))
+    return str(folder / "emotion.tflite")
+
+
 @pytest.fixture()
 def app(tmp_path):
     from webapp.app import create_app

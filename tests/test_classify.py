@@ -8,7 +8,9 @@ import pytest
 from conftest import shared_file
 from testkit.synthetic import cartoon_face, scene
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier, ModelNotFound
-from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE, crop_face, mean_of_views, tta_views
+from webapp.vision.preprocess import (
+    EMOTIONS, INPUT_SIZE, crop_face, mean_of_views, normalize_light, tta_views,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,26 +79,34 @@ def test_engine_finds_no_face_on_the_no_face_photo(engine):
     assert engine.analyze(image)["faces"] == []
 
 
-def test_view_averaging_makes_a_face_and_its_mirror_agree():
+def views_and_plain(network):
+    """The network with four views and with one, the crops' light left as it is (so
+    that a view can be fed to the plain one as the first makes it)."""
+    classifier = EmotionClassifier(network, tta_zooms=(1.0, 1.05))
+    plain = EmotionClassifier(network, tta_zooms=())
+    for each in (classifier, plain):
+        each.members[0].light = "none"
+    return classifier, plain
+
+
+def test_view_averaging_makes_a_face_and_its_mirror_agree(single_network):
     rng = np.random.default_rng(2)
     crop = rng.integers(0, 255, INPUT_SIZE, dtype=np.uint8)
     mirrored = np.ascontiguousarray(crop[:, ::-1])
-    classifier = EmotionClassifier(tta_zooms=(1.0, 1.05))
+    classifier, plain = views_and_plain(single_network)
     assert classifier.max_views == 4
     a, b = classifier.predict([crop, mirrored])
     assert np.allclose(a, b, atol=1e-5)
-    plain = EmotionClassifier(tta_zooms=())
     assert plain.max_views == 1
     views = tta_views(np.stack([crop]), classifier.tta_zooms)
     assert np.allclose(plain.predict(list(views)).mean(axis=0), a, atol=1e-5)
     assert not np.allclose(plain.predict([crop])[0], a, atol=1e-3)
 
 
-def test_first_views_take_each_face_round_the_cycle_of_views():
+def test_first_views_take_each_face_round_the_cycle_of_views(single_network):
     rng = np.random.default_rng(4)
     crops = list(rng.integers(0, 255, (2, *INPUT_SIZE), dtype=np.uint8))
-    classifier = EmotionClassifier(tta_zooms=(1.0, 1.05))
-    plain = EmotionClassifier(tta_zooms=())
+    classifier, plain = views_and_plain(single_network)
     each_view = plain.predict(list(tta_views(np.stack(crops[:1]), classifier.tta_zooms)))
     one_at_a_time = [classifier.predict(crops[:1], views=1, first_views=[k])[0] for k in range(4)]
     assert np.allclose(one_at_a_time, each_view, atol=1e-5)
@@ -128,41 +138,44 @@ def test_tta_views_are_mirrors_and_zooms_of_each_crop_in_view_order():
     assert np.allclose(mean_of_views(answers, 3)[0], answers[0::3].mean(axis=0))
 
 
-def members_model(folder, members):
-    """A model of several members: copies of the shipped file, a card naming them."""
+def members_model(folder, members, network):
+    """A model of several members: copies of one network's file, a card naming them."""
     import shutil
 
-    with open(DEFAULT_MODEL.replace(".tflite", ".json")) as f:
+    with open(network.replace(".tflite", ".json")) as f:
         card = json.load(f)
     for member in members:
-        shutil.copy(DEFAULT_MODEL, folder / member["file"])
+        shutil.copy(network, folder / member["file"])
     card["members"] = members
     (folder / "emotion.json").write_text(json.dumps(card))
     return str(folder / "emotion.tflite")
 
 
-def test_members_answer_as_the_weighted_mean_of_each_ones_views(tmp_path):
-    path = members_model(tmp_path, [
-        {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05],
-         "weight": 3.0},
-        {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0],
-         "weight": 1.0}])
+def test_members_answer_as_the_weighted_mean_of_each_ones_views(tmp_path, single_network):
+    first = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05],
+             "weight": 3.0}
+    second = {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0],
+              "weight": 1.0}
+    folders = [tmp_path / name for name in ("both", "first", "second")]
+    for folder in folders:
+        folder.mkdir()
+    both = EmotionClassifier(members_model(folders[0], [first, second], single_network))
+    alone = EmotionClassifier(members_model(folders[1], [first], single_network))
+    other = EmotionClassifier(members_model(folders[2], [{**second, "file": "emotion.tflite"}],
+                                            single_network))
     crops = list(np.random.default_rng(5).integers(0, 255, (3, *INPUT_SIZE), dtype=np.uint8))
-    both = EmotionClassifier(path)
     assert both.max_views == 6 and [member.light for member in both.members] == [
         "none", "equalize"]
-    alone = EmotionClassifier(DEFAULT_MODEL, tta_zooms=(1.0, 1.05)).predict(crops)
-    from webapp.vision.preprocess import normalize_light
-
-    equalized = EmotionClassifier(DEFAULT_MODEL, tta_zooms=(1.0,)).predict(
-        list(normalize_light(np.stack(crops), "equalize")))
-    assert np.allclose(both.predict(crops), 0.75 * alone + 0.25 * equalized, atol=1e-5)
+    assert np.allclose(both.predict(crops),
+                       0.75 * alone.predict(crops) + 0.25 * other.predict(crops), atol=1e-5)
+    assert not np.allclose(alone.predict(crops), other.predict(crops), atol=1e-3)
 
 
-def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path):
+def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path, single_network):
     path = members_model(tmp_path, [
         {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]},
-        {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05]}])
+        {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05]}],
+        single_network)
     both = EmotionClassifier(path)
     assert both.cycle[:4] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     crop = [np.random.default_rng(6).integers(0, 255, INPUT_SIZE, dtype=np.uint8)]

@@ -169,8 +169,8 @@ def test_faces_per_frame_are_capped_largest_first():
     assert len(result["faces"]) == 1 and result["faces"][0]["box"][0] < 300
 
 
-def test_views_adapt_to_load():
-    engine = Engine(tta_zooms=(1.0, 1.05))
+def test_views_adapt_to_load(single_network):
+    engine = Engine(single_network, tta_zooms=(1.0, 1.05))
     assert engine.in_work == 0
     assert engine.views_for_load() == engine.classifier.max_views == 4
     assert engine.views_for_load(in_work=2) == 2
@@ -180,8 +180,8 @@ def test_views_adapt_to_load():
     assert engine.in_work == 0
 
 
-def test_a_stream_with_one_view_a_classification_goes_round_all_the_views():
-    engine = Engine(tta_zooms=(1.0, 1.05))
+def test_a_stream_with_one_view_a_classification_goes_round_all_the_views(single_network):
+    engine = Engine(single_network, tta_zooms=(1.0, 1.05))
     # no smoothing, every frame classified and scanned alike: what is shown is each raw answer
     session = engine.session(views=1, classify_interval=0, tau=0, full_scan_every=1)
     frame = scene(640, 480)

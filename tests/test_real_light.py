@@ -1,0 +1,43 @@
+"""The model as users meet it: sample photos made dim and small, sent to the real
+server's POST /api/analyze, answered with the emotion a person sees."""
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from conftest import shared_file
+from training.camera import dim
+
+PHOTOS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
+          "face_ckplus_surprise_S124_001_00000014.png": "surprise"}
+
+
+def dimmed(image):
+    """The dim-light protocol on a photo: less light, gamma 1.8, sensor noise."""
+    noise = np.random.default_rng(0).normal(0, 4, image.shape)
+    return np.clip(dim(image) + noise, 0, 255).astype(np.uint8)
+
+
+def small(image, scale=0.4):
+    """The photo shrunk (the face box about 85 px wide) in a 640x480 grey frame."""
+    face = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 120, np.uint8)
+    canvas[100:100 + face.shape[0], 200:200 + face.shape[1]] = face
+    return canvas
+
+
+def analyze(url, image):
+    response = requests.post(url + "/api/analyze", timeout=60, files={
+        "image": ("photo.png", cv2.imencode(".png", image)[1].tobytes(), "image/png")})
+    assert response.status_code == 200, response.text
+    return response.json()["faces"]
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+@pytest.mark.parametrize("condition", [dimmed, small, lambda image: small(dimmed(image), 0.4)],
+                         ids=["dim", "small", "dim-and-small"])
+def test_a_dim_or_small_face_gets_the_emotion_a_person_sees(server, name, condition):
+    image = cv2.imread(shared_file("samples", name))
+    faces = analyze(server.url, condition(image))
+    assert len(faces) == 1
+    assert faces[0]["emotion"] == PHOTOS[name], faces[0]
