@@ -52,6 +52,8 @@ def single_network(tmp_path_factory):
     shutil.copy(os.path.join(models, first.get("file", "emotion.tflite")),
                 folder / "emotion.tflite")
     single = {key: value for key, value in card.items() if key not in ("members", "combine")}
+    single.update({key: first[key] for key in ("architecture", "parameters", "weights")
+                   if key in first})
     single.update(crop_normalisation=first.get("crop_normalisation", "none"),
                   tta_zooms=first.get("tta_zooms", [1.0, 1.05]))
     (folder / "emotion.json").write_text(json.dumps(single))

@@ -863,7 +863,8 @@ def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_pat
     assert not np.allclose(served, unnormalised, atol=1e-3)
 
 
-def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_path):
+def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_path,
+                                                                         single_network):
     """training.members writes a card naming each member; the server's classifier
     and training.evaluate answer it the same way."""
     import shutil
@@ -871,17 +872,17 @@ def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_pat
     from training import evaluate, members
     from webapp.vision.classify import EmotionClassifier
 
-    shipped = os.path.join(REPO_ROOT, "models", "emotion.tflite")
+    shipped = single_network  # one network with a card of its own
     second = tmp_path / "b" / "emotion.tflite"
     second.parent.mkdir()
     shutil.copy(shipped, second)
     card = json.loads(open(shipped.replace(".tflite", ".json")).read())
-    card["crop_normalisation"] = "equalize"
+    card["crop_normalisation"] = "none"
     (tmp_path / "b" / "emotion.json").write_text(json.dumps(card))
     path = members.assemble([shipped, str(second)], str(tmp_path / "out"), weights=[2, 1])
     written = json.loads((tmp_path / "out" / "emotion.json").read_text())
     assert [m["file"] for m in written["members"]] == ["emotion.tflite", "emotion_2.tflite"]
-    assert [m["crop_normalisation"] for m in written["members"]] == ["none", "equalize"]
+    assert [m["crop_normalisation"] for m in written["members"]] == ["equalize", "none"]
     assert [m["weight"] for m in written["members"]] == [2.0, 1.0]
     assert "tta_zooms" not in written and written["labels"] == list(EMOTIONS)
 
