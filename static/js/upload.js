@@ -270,22 +270,11 @@
         ],
       },
       plugins: [playhead],
-      options: {
-        animation: false,
-        parsing: false,
-        maintainAspectRatio: false,
-        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-        onClick: (event, elements, chartInstance) => {
-          const seconds = chartInstance.scales.x.getValueForPixel(event.x);
-          $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
-        },
-        scales: {
-          x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
-          y: { stacked: true, min: 0, max: 1, title: { display: true, text: "share of faces" } },
-          faces: { position: "right", min: 0, suggestedMax: 2, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
-            title: { display: true, text: "faces" } },
-        },
-      },
+      options: timeChartOptions(timeline, {
+        y: { stacked: true, min: 0, max: 1, title: { display: true, text: "share of faces" } },
+        faces: { position: "right", min: 0, suggestedMax: 2, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
+          title: { display: true, text: "faces" } },
+      }),
     });
   }
 
@@ -322,22 +311,29 @@
         })),
       },
       plugins: [playhead],
-      options: {
-        animation: false,
-        parsing: false,
-        maintainAspectRatio: false,
-        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-        // A click on the chart takes the player to that moment.
-        onClick: (event, elements, chartInstance) => {
-          const seconds = chartInstance.scales.x.getValueForPixel(event.x);
-          $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
-        },
-        scales: {
-          x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
-          y: { min: 0, max: 1, title: { display: true, text: "probability" } },
-        },
-      },
+      options: timeChartOptions(timeline, {
+        y: { min: 0, max: 1, title: { display: true, text: "probability" } },
+      }),
     });
+  }
+
+  // Options of a chart on the video's time axis: the player's clock, and a click on
+  // the chart takes the player to that moment.
+  function timeChartOptions(timeline, scales) {
+    return {
+      animation: false,
+      parsing: false,
+      maintainAspectRatio: false,
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+      onClick: (event, elements, chartInstance) => {
+        const seconds = chartInstance.scales.x.getValueForPixel(event.x);
+        $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
+      },
+      scales: {
+        x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
+        ...scales,
+      },
+    };
   }
 
   // The playhead follows the player, also while it is paused and sought.
