@@ -25,6 +25,7 @@ import numpy as np
 from common import REPO_ROOT, SAMPLES_DIR, cpu_summary, fer2013_path, pin_to_one_core
 from training import camera, data, served  # noqa: E402  (importable once common has set the path)
 from training.evaluate import predict_split  # noqa: E402
+from training.robustness import darken, rotate  # noqa: E402
 from webapp.vision import quality  # noqa: E402
 from webapp.vision.detect import make_detector  # noqa: E402
 
@@ -32,12 +33,6 @@ EYES_PER_SIDE = 1 / 2.95  # eye distance over the side of a FER-2013-framed crop
 PHOTOS = ("face_ckplus_happy_S124_007_00000024.png", "face_ckplus_neutral_S124_007_00000001.png",
           "face_ckplus_surprise_S124_001_00000014.png", "face_kate_siegel.jpg",
           "face_paul_rudd.jpg")
-
-
-def rotate(image, degrees):
-    h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
 def first_pose(detector, image):
@@ -96,15 +91,6 @@ def pose_checks(faces):
     return yaws, pitches
 
 
-def shrink(image, side):
-    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def scaled(images, gain):
-    return np.clip(images.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-
-
 def flattened(images, factor):
     mean = images.reshape(len(images), -1).mean(axis=1)[:, None, None]
     return np.clip(mean + (images - mean) * factor, 0, 255).astype(np.uint8)
@@ -141,9 +127,9 @@ def limit_tables(model, split):
     images, labels = split.images, split.labels
     steps = [
         ("small", "side px", (48, 40, 32, 28, 24, 20, 16),
-         lambda side: np.stack([shrink(i, side) for i in images]),
+         lambda side: np.stack([camera.low_resolution(i, side) for i in images]),
          lambda changed, side: side * EYES_PER_SIDE, "eye distance px"),
-        ("dark", "gain", (1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1), lambda g: scaled(images, g),
+        ("dark", "gain", (1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1), lambda g: darken(images, g),
          lambda changed, g: np.median(changed.reshape(len(changed), -1).mean(1)), "luminance"),
         ("flat", "contrast", (1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1),
          lambda c: flattened(images, c),
@@ -179,9 +165,9 @@ def limit_at(rows):
 
 CONDITIONS = {  # name: (change of one face, eye distance in pixels)
     "as is": (lambda face: face, 48 * EYES_PER_SIDE),
-    "32 px": (lambda face: shrink(face, 32), 32 * EYES_PER_SIDE),
-    "20 px": (lambda face: shrink(face, 20), 20 * EYES_PER_SIDE),
-    "dark x0.2": (lambda face: scaled(face, 0.2), 48 * EYES_PER_SIDE),
+    "32 px": (lambda face: camera.low_resolution(face, 32), 32 * EYES_PER_SIDE),
+    "20 px": (lambda face: camera.low_resolution(face, 20), 20 * EYES_PER_SIDE),
+    "dark x0.2": (lambda face: darken(face, 0.2), 48 * EYES_PER_SIDE),
     "dim protocol": (lambda face: camera.dim_protocol(face[None])[0], 48 * EYES_PER_SIDE),
     "flat x0.2": (lambda face: flattened(face[None], 0.2)[0], 48 * EYES_PER_SIDE),
     "blur 2 px": (lambda face: cv2.GaussianBlur(face, (0, 0), 2.0), 48 * EYES_PER_SIDE),

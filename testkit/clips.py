@@ -28,6 +28,18 @@ def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
     return str(path)
 
 
+def picture_after_sound(folder, delay, frames=45, size=(480, 360), fps=30):
+    """A drawn face clip whose video stream starts `delay` s after its audio (as
+    phones and broadcast files often have)."""
+    silent = drawn_clip(folder / "late.mp4", frames=frames, fps=fps, size=size, audio=False)
+    path = str(folder / "late-picture.mp4")
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=frequency=330:duration=3", "-itsoffset", str(delay), "-i", silent,
+                    "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", path],
+                   check=True)
+    return path
+
+
 def with_damaged_stream(source, path, stream):
     """A copy of `source` with the packets of its audio ("a") or video ("v")
     stream damaged (ffmpeg's noise bitstream filter), the other's untouched."""

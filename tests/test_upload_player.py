@@ -96,20 +96,6 @@ def test_the_player_shows_the_annotated_video_as_decoded(browser, server, clip, 
     page.close()
 
 
-def late_picture_clip(folder, delay=0.84):
-    """A drawn face clip whose picture starts `delay` s after its sound."""
-    import subprocess
-
-    silent = clips.drawn_clip(folder / "late.mp4", frames=60, fps=30, size=(640, 480),
-                              audio=False)
-    path = str(folder / "late-picture.mp4")
-    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=330:duration=3", "-itsoffset", str(delay), "-i", silent,
-                    "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", path],
-                   check=True)
-    return path
-
-
 def test_a_click_on_the_chart_seeks_the_player_to_the_frame_it_shows(browser, server, tmp_path):
     """The chart's clock is the player's, also for a video whose picture starts
     0.84 s after its sound: clicking the moment of a result row shows that row's frame."""
@@ -118,7 +104,7 @@ def test_a_click_on_the_chart_seeks_the_player_to_the_frame_it_shows(browser, se
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + "/upload")
-    page.set_input_files("#file", late_picture_clip(tmp_path))
+    page.set_input_files("#file", clips.picture_after_sound(tmp_path, delay=0.84, frames=60, size=(640, 480)))
     page.wait_for_selector("#result:not([hidden])", timeout=180_000)
     job_id = page.evaluate("JSON.parse(localStorage.getItem('emotion-recent-jobs'))[0].id")
     output, _, results = videocheck.download_results(server.url, job_id, tmp_path)

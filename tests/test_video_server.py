@@ -24,19 +24,6 @@ def drawn(tmp_path_factory):
                             size=(640, 480))
 
 
-def video_after_audio(folder, delay=1.0):
-    """A clip whose video stream starts `delay` s after its audio (as phones and
-    broadcast files often have)."""
-    silent = clips.drawn_clip(folder / "late.mp4", frames=45, fps=30, size=(480, 360),
-                              audio=False)
-    path = str(folder / "late-video.mp4")
-    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=330:duration=3", "-itsoffset", str(delay), "-i", silent,
-                    "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", path],
-                   check=True)
-    return path
-
-
 def round_trip(url, path, folder):
     """Upload, wait for done, download and compare; returns the report."""
     status, body = videocheck.upload(url, path)
@@ -86,7 +73,7 @@ def test_drawn_clip_through_the_server_comes_out_right(server, drawn, tmp_path):
 
 
 def test_clip_whose_video_starts_after_its_audio(server, tmp_path):
-    clip = video_after_audio(tmp_path)
+    clip = clips.picture_after_sound(tmp_path, delay=1.0)
     assert video.probe(clip)["video_start"] == pytest.approx(1.0, abs=0.05)
     report = round_trip(server.url, clip, tmp_path)
     assert_comes_out_right(report, 45)

@@ -24,19 +24,9 @@ SAMPLE_LABELS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
 
 
 def rotate(image, degrees):
-    h, w = image.shape
+    h, w = image.shape[:2]
     matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
     return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-
-
-def shrink(image, side):
-    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def recompress(image, quality):
-    encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
-    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
 
 
 def darken(image, gain):
@@ -52,8 +42,8 @@ CONDITIONS = {
     "as is": lambda images: images,
     "rotated 15°": each(lambda image: rotate(image, 15)),
     "rotated 30°": each(lambda image: rotate(image, 30)),
-    "24 px": each(lambda image: shrink(image, 24)),
-    "JPEG q20": each(lambda image: recompress(image, 20)),
+    "24 px": each(lambda image: camera.low_resolution(image, 24)),
+    "JPEG q20": each(lambda image: camera.jpeg(image, 20)),
     "dark x0.4": each(lambda image: darken(image, 0.4)),
     "dim light": camera.dim_protocol,
     "served crop": lambda images: served.served_crops(images)[0],
