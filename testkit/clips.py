@@ -73,3 +73,42 @@ def joined(sources, path, seconds=2.0, size=(640, 480), fps=25):
                     "-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
                    check=True)
     return str(path)
+
+
+def side_by_side(left, right, path, seconds=2.0, height=360):
+    """The first `seconds` of two clips next to each other, both scaled to `height`."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-t", str(seconds), "-i", str(left), "-t",
+                    str(seconds), "-i", str(right), "-filter_complex",
+                    f"[0:v]scale=-2:{height},setsar=1[a];[1:v]scale=-2:{height},setsar=1[b];"
+                    "[a][b]hstack=inputs=2[out]", "-map", "[out]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return str(path)
+
+
+def people_clip(samples, folder, seconds=2.0):
+    """A clip of known people: the sample clips and photos joined with cuts and
+    returns (A, B, A, A beside B, C, D, B, D again from another photo), and its
+    truth, (path, [(start, end, {"left"|"right"|"all": person})]): who is where,
+    by time and half of the frame."""
+    talking = f"{samples}/clip_talking_head_tps_driving.mp4"  # person A
+    smiling = f"{samples}/clip_smile_liveportrait_d19.mp4"  # person B
+    rudd = f"{samples}/face_paul_rudd.jpg"  # person C
+    happy = f"{samples}/face_ckplus_happy_S124_007_00000024.png"  # person D
+    neutral = f"{samples}/face_ckplus_neutral_S124_007_00000001.png"  # person D
+    both = side_by_side(talking, smiling, f"{folder}/a_beside_b.mp4", seconds)
+    order = [(talking, {"all": "A"}), (smiling, {"all": "B"}), (talking, {"all": "A"}),
+             (both, {"left": "A", "right": "B"}), (rudd, {"all": "C"}), (happy, {"all": "D"}),
+             (smiling, {"all": "B"}), (neutral, {"all": "D"})]
+    path = joined([source for source, _ in order], f"{folder}/people.mp4", seconds)
+    truth = [(i * seconds, (i + 1) * seconds, who) for i, (_, who) in enumerate(order)]
+    return path, truth
+
+
+def true_person(truth, seconds, box, width):
+    """Who the truth says a box at this time is (None between segments)."""
+    for start, end, who in truth:
+        if start <= seconds < end:
+            if "all" in who:
+                return who["all"]
+            return who["left"] if box[0] + box[2] / 2 < width / 2 else who["right"]
+    return None

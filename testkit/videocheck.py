@@ -179,7 +179,7 @@ def send(url, path, method, token=None):
 
 def read_csv_rows(path):
     """The rows of a results CSV, with their numbers as numbers (empty: None)."""
-    integers, texts = {"frame", "face_id", "x", "y", "w", "h", "attending"}, {"emotion", "reasons"}
+    integers, texts = {"frame", "face_id", "person_id", "x", "y", "w", "h", "attending"}, {"emotion", "reasons"}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             yield {name: (value if name in texts else None if value == "" else

@@ -152,16 +152,17 @@ def test_an_encoder_that_stops_gives_its_reason(engine, drawn_clip, tmp_path):
         video.annotate(engine, source, str(tmp_path / "missing" / "out.mp4"))
 
 
-def test_results_json_and_csv_hold_the_same_rows(tmp_path):
+def test_results_json_and_csv_hold_the_same_rows_with_the_final_persons(tmp_path):
     writer = video.ResultsWriter(str(tmp_path / "r.csv"), str(tmp_path / "r.json"))
     scores = dict.fromkeys(EMOTIONS, 0.1) | {"happy": 0.4}
     for frame in (3, 4):
-        writer.write(frame, frame / 30, [{"id": 2, "box": [1, 2, 3, 4], "emotion": "happy",
-                                          "confidence": 0.4, "scores": scores}])
-    writer.close({"frames": 5})
+        writer.write(frame, frame / 30, [{"id": 2, "person_id": 2, "box": [1, 2, 3, 4],
+                                          "emotion": "happy", "confidence": 0.4,
+                                          "scores": scores}])
+    writer.close({"frames": 5}, persons={2: 1})
     body = json.loads((tmp_path / "r.json").read_text())
-    expected = [{"frame": frame, "time": round(frame / 30, 4), "face_id": 2, "x": 1, "y": 2,
-                 "w": 3, "h": 4, "emotion": "happy", "confidence": 0.4, **scores,
+    expected = [{"frame": frame, "time": round(frame / 30, 4), "face_id": 2, "person_id": 1,
+                 "x": 1, "y": 2, "w": 3, "h": 4, "emotion": "happy", "confidence": 0.4, **scores,
                  "quality": None, "reasons": "", "attending": None, "yaw": None,
                  "pitch": None, "roll": None}
                 for frame in (3, 4)]

@@ -48,7 +48,9 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 ALLOWED_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,h264,hevc,ogg,asf"
 # emotion is "uncertain" where the label is withheld (`reasons` says why); quality is
 # the face's quality score (0..1), attending 1 or 0 (empty without a head pose).
-CSV_COLUMNS = ["frame", "time", "face_id", "x", "y", "w", "h", "emotion", "confidence",
+# face_id is the track (it ends at a cut or when the face is lost), person_id the person
+# (the tracks of one person joined once the video is processed: webapp/vision/identify.py).
+CSV_COLUMNS = ["frame", "time", "face_id", "person_id", "x", "y", "w", "h", "emotion", "confidence",
                *EMOTIONS, "quality", "reasons", "attending", "yaw", "pitch", "roll"]
 QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
 ENCODER_FAILED = "the annotated video could not be written"
@@ -193,7 +195,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
     info.update(source_width=info["width"], source_height=info["height"], width=width,
                 height=height)
     max_frames = min(limits.max_frames, math.floor(limits.max_seconds * info["fps"] + 0.5))
-    session = engine.session(min_hits=2)
+    session = engine.session(min_hits=2, people="video")
     results = ResultsWriter(csv_path, json_path)
     with tempfile.TemporaryFile() as decoder_log, tempfile.TemporaryFile() as encoder_log:
         decoder = subprocess.Popen(_decoder_command(input_path, width, height, limits),
@@ -231,8 +233,12 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
                 source.stopped.set()
             sink.abandon()
             if finished:
-                info.update(frames=done, face_rows=results.rows)
-            results.close(info if finished else None)
+                persons = session.people.final()
+                info.update(frames=done, face_rows=results.rows, tracks=len(persons),
+                            persons=len(set(persons.values())))
+                results.close(info, persons)
+            else:
+                results.close(None)
             for process in (decoder, encoder):
                 if process.poll() is None:
                     process.kill()
@@ -433,42 +439,52 @@ def trust_values(face):
 
 
 class ResultsWriter:
-    """Result rows, one per face per frame, to a CSV and a JSON file as they come
-    (to neither when their paths are None), so memory does not grow with the
-    video. The JSON ends with the video's facts on close: {"labels", "rows",
-    "video"}."""
+    """Result rows, one per face per frame, to a CSV and a JSON file (to neither
+    when their paths are None). Rows are spooled to a temporary file as they come,
+    so memory does not grow with the video, and written out on close, when the
+    person each track belongs to is known: {"labels", "rows", "video"} in JSON."""
 
     def __init__(self, csv_path=None, json_path=None):
-        self.csv_file = open(csv_path, "w", newline="") if csv_path else None
-        self.csv = csv.writer(self.csv_file) if self.csv_file else None
-        if self.csv:
-            self.csv.writerow(CSV_COLUMNS)
-        self.json_file = open(json_path, "w") if json_path else None
-        if self.json_file:
-            self.json_file.write(json.dumps({"labels": list(EMOTIONS)})[:-1] + ', "rows": [')
+        self.paths = (csv_path, json_path)
+        self.spool = tempfile.TemporaryFile("w+") if any(self.paths) else None
         self.rows = 0
 
     def write(self, frame_index, seconds, faces):
         for face in faces:
             x, y, w, h = face["box"]
-            values = [frame_index, round(seconds, 4), face["id"], x, y, w, h, face["emotion"],
-                      face["confidence"], *(face["scores"][label] for label in EMOTIONS),
-                      *trust_values(face)]
-            if self.csv:
-                self.csv.writerow(values)
-            if self.json_file:
-                self.json_file.write(("," if self.rows else "")
-                                     + json.dumps(dict(zip(CSV_COLUMNS, values))))
+            values = [frame_index, round(seconds, 4), face["id"], face.get("person_id", face["id"]),
+                      x, y, w, h, face["emotion"], face["confidence"],
+                      *(face["scores"][label] for label in EMOTIONS), *trust_values(face)]
+            if self.spool:
+                self.spool.write(json.dumps(values) + "\n")
             self.rows += 1
 
-    def close(self, info=None):
-        """Close both files; the JSON is complete only with the video's `info`."""
-        if self.csv_file:
-            self.csv_file.close()
-        if self.json_file:
-            if info is not None:
-                self.json_file.write('], "video": ' + json.dumps(info) + "}")
-            self.json_file.close()
+    def close(self, info=None, persons=None):
+        """Write both files (`persons`: {track id: person id}); the JSON is complete
+        only with the video's `info`."""
+        if not self.spool:
+            return
+        csv_path, json_path = self.paths
+        track_column, person_column = CSV_COLUMNS.index("face_id"), CSV_COLUMNS.index("person_id")
+        with self.spool, contextlib.ExitStack() as files:
+            csv_file = files.enter_context(open(csv_path, "w", newline="")) if csv_path else None
+            json_file = files.enter_context(open(json_path, "w")) if json_path else None
+            table = csv.writer(csv_file) if csv_file else None
+            if table:
+                table.writerow(CSV_COLUMNS)
+            if json_file:
+                json_file.write(json.dumps({"labels": list(EMOTIONS)})[:-1] + ', "rows": [')
+            self.spool.seek(0)
+            for number, line in enumerate(self.spool):
+                values = json.loads(line)
+                if persons:
+                    values[person_column] = persons.get(values[track_column], values[person_column])
+                if table:
+                    table.writerow(values)
+                if json_file:
+                    json_file.write(("," if number else "") + json.dumps(dict(zip(CSV_COLUMNS, values))))
+            if json_file and info is not None:
+                json_file.write('], "video": ' + json.dumps(info) + "}")
 
 
 def _audio_outcome(info):

@@ -88,7 +88,7 @@ class LiveStreams:
                    config["MAX_FRAME_REFUSALS"], max_in_flight=config["MAX_LIVE_IN_FLIGHT"])
 
     def open(self, sid):
-        self.connections[sid] = Connection(self.engine.session())
+        self.connections[sid] = Connection(self.engine.session(people="live"))
 
     def close(self, sid):
         self.connections.pop(sid, None)

@@ -1,4 +1,5 @@
-"""The vision engine: decode -> (shot change) -> detect -> track -> crop -> classify -> smooth.
+"""The vision engine: decode -> (shot change) -> detect -> track -> crop -> classify -> smooth
+-> identify (people).
 
     engine = Engine()
     engine.analyze(image)              # one image, no state
@@ -6,8 +7,11 @@
     session.process(frame)             # ids stable across frames, smoothed
 
 Results are plain dicts, ready for JSON:
-{"faces": [{"id", "box": [x, y, w, h], "emotion", "confidence", "scores", "pose",
-            "quality", "attending", "uncertain"}], "frame": {"width", "height"}}.
+{"faces": [{"id", "person_id", "box": [x, y, w, h], "emotion", "confidence", "scores",
+            "pose", "quality", "attending", "uncertain"}], "frame": {"width", "height"}}.
+`id` is the face's track (it ends at a cut or when the face is lost); `person_id`
+the person (identify.py: a stream's session with `people` set joins the tracks of
+one person; in one image, or without `people`, it is the track's id).
 `emotion` is "uncertain" where the face's label is withheld (`uncertain` says why;
 see quality.py). The engine knows nothing of Flask.
 It is thread-safe: detectors and interpreters are kept per OS thread.
@@ -23,6 +27,7 @@ import numpy as np
 from webapp.vision.align import crop_aligned
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
+from webapp.vision.identify import FaceDescriber, People
 from webapp.vision.shots import ShotChanges
 from webapp.vision import quality
 from webapp.vision.detect import DEFAULT_DETECTOR, drop_nested_detections, make_detector
@@ -48,6 +53,7 @@ def face_dict(face_id, box, probabilities, labels, label_index=None, judged=None
     withheld = quality.trust(probabilities, assessed)
     return {
         "id": int(face_id),
+        "person_id": int(face_id),
         "box": [int(round(v)) for v in box],
         "emotion": UNCERTAIN if withheld else labels[label_index],
         "confidence": round(float(probabilities[label_index]), 4),
@@ -91,6 +97,7 @@ class Engine:
         self.fixed_views = views
         self._working = set()  # OS threads processing an image now (set.add is atomic)
         self._local = per_os_thread()
+        self.describer = FaceDescriber()  # loads on first use: only sessions with people
         self.detector()  # fail now if the detector cannot load
 
     def detector(self):
@@ -196,6 +203,11 @@ class StreamSession:
     A shot change (a cut in a video, a switch of camera) ends every track: no id
     passes from one shot to the next, even to a face where another's box was.
 
+    People: with `people="live"` or `"video"`, each face's `person_id` comes
+    from identify.People (`self.people`), which joins the tracks of one person
+    (a face that comes back, after a cut or a moment out of view); a video's
+    final ids come from `self.people.final()` once its last frame is in.
+
     Classification on a schedule: a face is classified when it appears, then
     again once `classify_interval` seconds of stream time have passed or its
     box has moved or changed size a lot (Tracker.due); in between it keeps
@@ -207,8 +219,10 @@ class StreamSession:
     Not thread-safe: one frame at a time per session.
     """
 
-    def __init__(self, engine, full_scan_every=10, views=None, **tracker_options):
+    def __init__(self, engine, full_scan_every=10, views=None, people=None,
+                 **tracker_options):
         self.engine = engine
+        self.people = People(engine.describer, people) if people else None
         self.full_scan_every = full_scan_every
         self.views = views
         self.tracker = Tracker(**tracker_options)
@@ -261,6 +275,8 @@ class StreamSession:
                            judged=judge(d, t.note, size))
                  for d, t in zip(detections, tracks)
                  if t is not None and t.hits >= self.tracker.min_hits]
+        if self.people:
+            self.people.observe(image, faces, timestamp, shot=self.cuts)
         return result_dict(faces, gray)
 
     def process_bytes(self, data, timestamp=None, max_pixels=None):
