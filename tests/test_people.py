@@ -1,6 +1,7 @@
-"""People over time: tracks of one person joined into one person (identify.py),
+"""People over time: tracks of one person joined into one person (people.py),
 in a video job and in a live session, on real faces through the real server."""
 import collections
+import json
 
 import numpy as np
 import pytest
@@ -9,7 +10,9 @@ import socketio
 from conftest import SAMPLES_DIR, shared_file
 from testkit import clips, videocheck
 from testkit.synthetic import jpeg
-from webapp.vision.identify import People
+from webapp.vision.people import People
+from webapp.vision.preprocess import EMOTIONS
+from webapp.vision.summary import summarize
 
 
 class Vectors:
@@ -94,6 +97,22 @@ def test_a_video_job_finds_each_person_once_across_cuts_and_returns(server, tmp_
     assert all(len(people) == 1 for people in truths_of.values()), truths_of
     assert results["video"]["persons"] == 4
     assert "person_id" in csv_text.splitlines()[0].split(",")
+
+    summary = json.loads(videocheck.get(server.url, f"/api/videos/{body['id']}/summary"))
+    assert summary == summarize(results)  # the job's summary is the results' own
+    truth_of = {person_id: next(iter(people)) for person_id, people in truths_of.items()}
+    seconds = {truth_of[p["person_id"]]: p["seconds_in_view"] for p in summary["persons"]}
+    for person, expected in {"A": 6, "B": 6, "C": 2, "D": 4}.items():
+        assert expected - 0.5 <= seconds[person] <= expected + 0.1, seconds
+    room = summary["room"]
+    beside = [n for t, n in zip(room["times"], room["faces"]) if 6.5 < t < 7.5]
+    alone = [n for t, n in zip(room["times"], room["faces"]) if 0.5 < t < 1.5]
+    assert beside and all(1.8 <= n <= 2.0 for n in beside), room["faces"]
+    assert alone and all(0.9 <= n <= 1.0 for n in alone), room["faces"]
+    for person in summary["persons"]:
+        assert abs(sum(person["shares"].values()) - 1) < 1e-3
+        assert person["dominant"] in EMOTIONS
+        assert 1 <= len(person["moments"]) <= 3
 
 
 def frames_of(name, count, size=(480, 480)):

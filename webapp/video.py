@@ -41,6 +41,7 @@ import numpy as np
 from webapp.vision.decode import MAX_SIDE
 from webapp.vision.draw import draw_faces
 from webapp.vision.preprocess import EMOTIONS
+from webapp.vision.summary import SummaryBuilder
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 # Demuxers of the video containers phones, cameras and editors write, and raw
@@ -49,7 +50,7 @@ ALLOWED_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,h26
 # emotion is "uncertain" where the label is withheld (`reasons` says why); quality is
 # the face's quality score (0..1), attending 1 or 0 (empty without a head pose).
 # face_id is the track (it ends at a cut or when the face is lost), person_id the person
-# (the tracks of one person joined once the video is processed: webapp/vision/identify.py).
+# (the tracks of one person joined once the video is processed: webapp/vision/people.py).
 CSV_COLUMNS = ["frame", "time", "face_id", "person_id", "x", "y", "w", "h", "emotion", "confidence",
                *EMOTIONS, "quality", "reasons", "attending", "yaw", "pitch", "roll"]
 QUEUE_FRAMES = 8  # frames waiting between decoder, analysis and encoder
@@ -180,8 +181,9 @@ def output_size(width, height, max_side):
 
 def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
              should_cancel=None, stop=None, limits=None, overlap=True, json_path=None,
-             probed=None):
-    """Write the annotated MP4 (and the per-frame results as CSV and JSON); return
+             probed=None, summary_path=None):
+    """Write the annotated MP4 (and the per-frame results as CSV and JSON, and their
+    summary: webapp/vision/summary.py); return
     the video's facts (`probed`: those `probe` gave already, else it is probed
     here). Calls on_progress(done, total) after each frame; raises Cancelled when
     should_cancel() says so, Interrupted when the `stop` event is set, and
@@ -196,7 +198,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
                 height=height)
     max_frames = min(limits.max_frames, math.floor(limits.max_seconds * info["fps"] + 0.5))
     session = engine.session(min_hits=2, people="video")
-    results = ResultsWriter(csv_path, json_path)
+    results = ResultsWriter(csv_path, json_path, summary_path)
     with tempfile.TemporaryFile() as decoder_log, tempfile.TemporaryFile() as encoder_log:
         decoder = subprocess.Popen(_decoder_command(input_path, width, height, limits),
                                    stdout=subprocess.PIPE, stderr=decoder_log,
@@ -444,8 +446,9 @@ class ResultsWriter:
     so memory does not grow with the video, and written out on close, when the
     person each track belongs to is known: {"labels", "rows", "video"} in JSON."""
 
-    def __init__(self, csv_path=None, json_path=None):
+    def __init__(self, csv_path=None, json_path=None, summary_path=None):
         self.paths = (csv_path, json_path)
+        self.summary_path = summary_path
         self.spool = tempfile.TemporaryFile("w+") if any(self.paths) else None
         self.rows = 0
 
@@ -460,12 +463,13 @@ class ResultsWriter:
             self.rows += 1
 
     def close(self, info=None, persons=None):
-        """Write both files (`persons`: {track id: person id}); the JSON is complete
-        only with the video's `info`."""
+        """Write both files (`persons`: {track id: person id}); the JSON is complete,
+        and the summary written, only with the video's `info`."""
         if not self.spool:
             return
         csv_path, json_path = self.paths
         track_column, person_column = CSV_COLUMNS.index("face_id"), CSV_COLUMNS.index("person_id")
+        summary = SummaryBuilder(EMOTIONS) if self.summary_path and info else None
         with self.spool, contextlib.ExitStack() as files:
             csv_file = files.enter_context(open(csv_path, "w", newline="")) if csv_path else None
             json_file = files.enter_context(open(json_path, "w")) if json_path else None
@@ -479,12 +483,19 @@ class ResultsWriter:
                 values = json.loads(line)
                 if persons:
                     values[person_column] = persons.get(values[track_column], values[person_column])
+                row = dict(zip(CSV_COLUMNS, values))
                 if table:
                     table.writerow(values)
                 if json_file:
-                    json_file.write(("," if number else "") + json.dumps(dict(zip(CSV_COLUMNS, values))))
+                    json_file.write(("," if number else "") + json.dumps(row))
+                if summary:
+                    summary.add(row)
             if json_file and info is not None:
                 json_file.write('], "video": ' + json.dumps(info) + "}")
+        if summary:
+            with open(self.summary_path, "w") as f:
+                json.dump(summary.result(info["frames"], info["fps"], info.get("video_start") or 0.0),
+                          f)
 
 
 def _audio_outcome(info):

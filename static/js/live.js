@@ -208,7 +208,7 @@
       const pose = face.pose || {};
       const seen = session.attention.get(face.id) || [0, 0];
       if (face.attending === true || face.attending === false) session.attention.set(face.id, [seen[0] + face.attending, seen[1] + 1]);
-      session.rows.push([session.frames, time, face.id, x, y, w, h, face.emotion, face.confidence,
+      session.rows.push([session.frames, time, face.id, face.person_id ?? face.id, x, y, w, h, face.emotion, face.confidence,
         ...EMOTIONS.map((e) => face.scores[e]), face.quality ? face.quality.score : null,
         reasons.join("; "), face.attending === null || face.attending === undefined ? null : Number(face.attending),
         pose.yaw ?? null, pose.pitch ?? null, pose.roll ?? null]);

@@ -5,24 +5,30 @@ GET    /api/videos/<id>               status, progress, frames, error
 GET    /api/videos/<id>/video         the annotated MP4 (H.264, audio kept unless damaged)
 GET    /api/videos/<id>/results.csv   one row per face per frame
 GET    /api/videos/<id>/results.json
+GET    /api/videos/<id>/summary       per person and the room (webapp/vision/summary.py)
 POST   /api/videos/<id>/cancel        with the header X-Job-Token: <token>
 DELETE /api/videos/<id>               with the header X-Job-Token: <token>
 
 The id lets whoever holds it read a job; changing it takes the owner token,
 which only the uploader received.
 """
+import json
+import os
+
 from flask import current_app, jsonify, request, send_file
 
 from webapp.api import bp
 from webapp.errors import error_response
 from webapp.jobs.store import public_view
 from webapp.jobs.uploads import UploadRefused, accept_upload
+from webapp.vision.summary import summarize
 
 # kind in the URL -> (the store's file kind, MIME type, download name after the upload's)
 DOWNLOADS = {
     "video": ("video", "video/mp4", "{stem}-annotated.mp4"),
     "results.csv": ("csv", "text/csv", "{stem}-results.csv"),
     "results.json": ("json", "application/json", "{stem}-results.json"),
+    "summary": ("summary", "application/json", "{stem}-summary.json"),
 }
 
 
@@ -66,7 +72,7 @@ def video_status(job_id):
     return jsonify(public_view(job)) if job else _unknown()
 
 
-@bp.get("/videos/<job_id>/<any(video, 'results.csv', 'results.json'):kind>")
+@bp.get("/videos/<job_id>/<any(video, 'results.csv', 'results.json', summary):kind>")
 def video_download(job_id, kind):
     job = _store().get(job_id)
     if job is None:
@@ -74,10 +80,19 @@ def video_download(job_id, kind):
     if job["status"] != "done":
         return error_response(409, "not_ready", f"the job is {job['status']}, not done")
     file_kind, mimetype, download_name = DOWNLOADS[kind]
+    if kind == "summary" and not os.path.exists(_store().path(job_id, "summary")):
+        _summarize_results(job_id)  # a job done before summaries were written
     return send_file(_store().path(job_id, file_kind), mimetype=mimetype,
                      as_attachment=request.args.get("download") == "1",
                      download_name=download_name.format(stem=job.get("name") or "video"),
                      conditional=True)
+
+
+def _summarize_results(job_id):
+    with open(_store().path(job_id, "json")) as f:
+        figures = summarize(json.load(f))
+    with open(_store().path(job_id, "summary"), "w") as f:
+        json.dump(figures, f)
 
 
 @bp.post("/videos/<job_id>/cancel")

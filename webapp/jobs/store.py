@@ -38,8 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 ADDED_COLUMNS = {"token_hash": "TEXT", "worker": "TEXT", "name": "TEXT", "probe": "TEXT"}
 # The files of a job, by kind, in its folder.
 FILES = {"input": "input", "video": "annotated.mp4", "csv": "results.csv",
-         "json": "results.json"}
-OUTPUTS = ("video", "csv", "json")
+         "json": "results.json", "summary": "summary.json"}
+OUTPUTS = ("video", "csv", "json", "summary")
 FINISHED = ("done", "failed", "cancelled")
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PUBLIC_FIELDS = ("id", "status", "progress", "frames_done", "frames_total", "error")

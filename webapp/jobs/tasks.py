@@ -104,7 +104,7 @@ def process_video(store, engine, job_id, limits=None, stop=None, progress_every=
     try:
         info = video.annotate(engine, path("input"), path("video"), path("csv"), on_progress,
                               should_cancel, stop, limits, json_path=path("json"),
-                              probed=probed)
+                              probed=probed, summary_path=path("summary"))
     except video.Cancelled:
         store.remove(job_id, OUTPUTS)
         return "cancelled", None

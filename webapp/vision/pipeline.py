@@ -1,5 +1,5 @@
 """The vision engine: decode -> (shot change) -> detect -> track -> crop -> classify -> smooth
--> identify (people).
+-> people (tracks joined into persons).
 
     engine = Engine()
     engine.analyze(image)              # one image, no state
@@ -10,7 +10,7 @@ Results are plain dicts, ready for JSON:
 {"faces": [{"id", "person_id", "box": [x, y, w, h], "emotion", "confidence", "scores",
             "pose", "quality", "attending", "uncertain"}], "frame": {"width", "height"}}.
 `id` is the face's track (it ends at a cut or when the face is lost); `person_id`
-the person (identify.py: a stream's session with `people` set joins the tracks of
+the person (people.py: a stream's session with `people` set joins the tracks of
 one person; in one image, or without `people`, it is the track's id).
 `emotion` is "uncertain" where the face's label is withheld (`uncertain` says why;
 see quality.py). The engine knows nothing of Flask.
@@ -27,7 +27,7 @@ import numpy as np
 from webapp.vision.align import crop_aligned
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier
 from webapp.vision.decode import decode_image
-from webapp.vision.identify import FaceDescriber, People
+from webapp.vision.people import FaceDescriber, People
 from webapp.vision.shots import ShotChanges
 from webapp.vision import quality
 from webapp.vision.detect import DEFAULT_DETECTOR, drop_nested_detections, make_detector
@@ -204,7 +204,7 @@ class StreamSession:
     passes from one shot to the next, even to a face where another's box was.
 
     People: with `people="live"` or `"video"`, each face's `person_id` comes
-    from identify.People (`self.people`), which joins the tracks of one person
+    from people.People (`self.people`), which joins the tracks of one person
     (a face that comes back, after a cut or a moment out of view); a video's
     final ids come from `self.people.final()` once its last frame is in.
 
