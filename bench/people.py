@@ -4,7 +4,7 @@ side by side), and what it costs.
 
     python bench/people.py
 
-Prints, for the tracks alone and for the persons (identify.People, video mode
+Prints, for the tracks alone and for the persons (people.People, video mode
 and live mode): ids per true person and wrong merges (an id given to more than
 one true person), and the descriptors computed with their cost (one core).
 """
@@ -64,6 +64,12 @@ def main():
             per, wrong = scores(rows, "person")
             print(f"persons ({mode:>5}): ids per true person {per}, wrong merges {wrong}; "
                   f"{people.descriptors} descriptors, {took:.1f} s for the clip")
+    for name in ("clip_talking_head_tps_driving.mp4", "clip_smile_liveportrait_d19.mp4"):
+        session = engine.session(min_hits=2, people="video")
+        for index, frame in enumerate(videocheck.decoded_frames(f"{SAMPLES_DIR}/{name}")):
+            session.process(frame, timestamp=index / 25)
+        final = session.people.final()
+        print(f"{name}: {len(final)} tracks, {len(set(final.values()))} persons")
     describer = engine.describer
     frame = next(videocheck.decoded_frames(f"{SAMPLES_DIR}/clip_talking_head_tps_driving.mp4"))
     box = engine.analyze(frame)["faces"][0]["box"]

@@ -25,8 +25,6 @@ where its face is big enough to describe.
   joins the track it continues (the same shot, starting where that one ended,
   within `gap_seconds`). Person ids are numbered by first appearance.
 """
-import itertools
-
 import numpy as np
 
 from webapp.vision.threadlocal import per_os_thread
@@ -175,30 +173,60 @@ class People:
     def final(self):
         """Video: {track id: person id} from all of each track's descriptors."""
         tracks = sorted(self.tracks.values(), key=lambda t: (t.first, t.id))
-        groups = [[t] for t in tracks]
         frames = {t.id: set(t.frames) for t in tracks}
 
         def can_join(a, b):
             return all(not (frames[x.id] & frames[y.id]) for x in a for y in b)
 
-        def group_distance(a, b):
-            return distance([s for t in a for s in t.samples], [s for t in b for s in t.samples])
-
-        described = [g for g in groups if g[0].samples]
-        while True:
-            pairs = [(group_distance(a, b), i, j)
-                     for (i, a), (j, b) in itertools.combinations(enumerate(described), 2)
-                     if can_join(a, b)]
-            pairs = [p for p in pairs if p[0] < self.threshold]
-            if not pairs:
-                break
-            _, i, j = min(pairs)
-            described[i] = described[i] + described[j]
-            del described[j]
-        groups = described + [g for g in groups if not g[0].samples]
+        described = [t for t in tracks if t.samples]
+        groups = self._average_linkage(described) + [[t] for t in tracks if not t.samples]
         groups = self._join_continuations(groups, can_join)
         groups.sort(key=lambda g: min(t.first for t in g))
         return {t.id: number for number, group in enumerate(groups, 1) for t in group}
+
+    def _average_linkage(self, tracks):
+        """Groups of tracks: the two groups whose descriptors are nearest on average
+        join, while under the threshold, never two that were seen in one frame."""
+        if not tracks:
+            return []
+        samples = np.concatenate([t.samples for t in tracks]).astype(np.float64)
+        owner = np.repeat(np.arange(len(tracks)), [len(t.samples) for t in tracks])
+        membership = np.zeros((len(samples), len(tracks)))
+        membership[np.arange(len(samples)), owner] = 1
+        squares = (samples ** 2).sum(1)
+        pairwise = np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2 * samples @ samples.T,
+                                      0.0))
+        sums = membership.T @ pairwise @ membership  # summed distances between tracks
+        counts = np.outer(membership.sum(0), membership.sum(0))
+        apart = self._seen_together(tracks) | np.eye(len(tracks), dtype=bool)
+        groups = [[t] for t in tracks]
+        alive = np.ones(len(tracks), dtype=bool)
+        while True:
+            mean = np.where(apart | ~alive[:, None] | ~alive[None, :], np.inf, sums / counts)
+            i, j = np.unravel_index(np.argmin(mean), mean.shape)
+            if mean[i, j] >= self.threshold:
+                break
+            for table in (sums, counts):
+                table[i, :] += table[j, :]
+                table[:, i] += table[:, j]
+            apart[i, :] |= apart[j, :]
+            apart[:, i] |= apart[:, j]
+            groups[i] += groups[j]
+            alive[j] = False
+        return [g for g, kept in zip(groups, alive) if kept]
+
+    def _seen_together(self, tracks):
+        """Which tracks were followed in one frame (two people, whatever they look like)."""
+        index = {t.id: k for k, t in enumerate(tracks)}
+        by_frame = {}
+        for t in tracks:
+            for frame in t.frames:
+                by_frame.setdefault(frame, []).append(index[t.id])
+        together = np.zeros((len(tracks), len(tracks)), dtype=bool)
+        for present in by_frame.values():
+            if len(present) > 1:
+                together[np.ix_(present, present)] = True
+        return together
 
     def _join_continuations(self, groups, can_join):
         """A group of one undescribed track joins the group whose track it continues."""
