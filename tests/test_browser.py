@@ -277,16 +277,31 @@ def files_under(folder):
     return {os.path.join(root, name) for root, _, names in os.walk(folder) for name in names}
 
 
+def open_offline(browser, path):
+    """A downloaded file opened in a context with no network, which it does not
+    ask for anything but itself: (its page, the context)."""
+    offline = browser.new_context(offline=True)
+    reader = offline.new_page()
+    requests = []
+    reader.on("request", lambda request: requests.append(request.url))
+    reader.goto(path.as_uri())
+    reader.wait_for_load_state("load")
+    assert requests == [path.as_uri()]  # nothing but the file itself
+    return reader, offline
+
+
 def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_server(
-        browser, live_server):
+        browser, live_server, tmp_path):
     import csv
     import io
     import json
 
     from webapp.video import CSV_COLUMNS
+    from webapp.vision.summary import summarize
 
     before = files_under(live_server.jobs_dir)
-    page = open_live_page(browser, live_server, [])
+    errors = []
+    page = open_live_page(browser, live_server, errors)
     page.wait_for_timeout(2500)
     page.click("#stop")
     downloads = {}
@@ -305,8 +320,44 @@ def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_
     table = list(csv.reader(io.StringIO(downloads["csv"])))
     assert table[0] == CSV_COLUMNS and len(table) == len(rows) + 1
     assert [int(line[0]) for line in table[1:]] == [r["frame"] for r in rows]
+
+    # Each row names its person; the summary is the rows' own (as the server computes
+    # it for a video: fps is the answered frames over the session's duration).
+    assert all(isinstance(row["person_id"], int) for row in rows)
+    video = body["video"]
+    assert video["fps"] == pytest.approx(video["frames"] / video["duration"])
+    summary = body["summary"]
+    assert summary == json.loads(json.dumps(summarize(body)))
+    persons = [p["person_id"] for p in summary["persons"]]
+    assert persons and video["persons"] == len(persons) == len({r["person_id"] for r in rows})
+    shown = page.eval_on_selector_all("#session-people .person", "ps => ps.map(p => p.dataset.person)")
+    assert shown == [str(p) for p in persons]
+    assert page.locator("#session-summary tr").count() == len(persons) + 1
+    room = page.evaluate("Chart.getChart('session-room').data.datasets.at(-1).data.map(p => p.y)")
+    assert room == summary["room"]["faces"]
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "live-session.png"), full_page=True)
+
+    # The room chart as a PNG, and the report: one HTML file that opens offline.
+    with page.expect_download() as info:
+        page.click("#download-session-room")
+    assert info.value.suggested_filename.startswith("live-session-")
+    assert open(info.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as info:
+        page.click("#download-session-report")
+    assert info.value.suggested_filename.endswith("-report.html")
+    report = tmp_path / "live-report.html"
+    report.write_bytes(open(info.value.path(), "rb").read())
     assert files_under(live_server.jobs_dir) == before  # the server kept nothing of it
+    assert errors == []
     page.close()
+
+    reader, offline = open_offline(browser, report)
+    assert reader.locator("table tr").count() == len(persons) + 1
+    titles = reader.eval_on_selector_all("section.person h3", "hs => hs.map(h => h.textContent)")
+    assert [title.split(":")[0] for title in titles] == [f"Person {p}" for p in persons]
+    assert reader.locator("svg").count() == 1 + len(persons)  # the room, and a strip per person
+    reader.screenshot(path=os.path.join(ARTIFACTS_DIR, "live-report.png"), full_page=True)
+    offline.close()
 
 
 def test_the_face_panel_says_how_much_of_the_session_a_face_attended(browser, live_server):

@@ -6,12 +6,15 @@
 (function () {
   const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, RESULT_COLUMNS, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage } = window.COMMON;
+  const { REPORT, REVIEW } = window;
   const MAX_FPS = 25;
   const WIDTHS = [320, 480, 640];
   const QUALITIES = [0.5, 0.65, 0.8];
   const SLOW_MS = 150;
   const FAST_MS = 60;
   const TIMELINE_SECONDS = 30; // the shortest span the timeline shows
+  const SESSION_BUTTONS = ["download-session-csv", "download-session-json", "download-session-report",
+    "download-session-room", "clear-session"];
 
   const video = $("video");
   const overlay = $("overlay");
@@ -28,9 +31,15 @@
     smoothedRtt: null,
     level: WIDTHS.length - 1, // index into WIDTHS/QUALITIES: starts at the best
     history: [], // [time, emotion] of the largest face, the whole session
-    // The session's results, in this page only: rows as a video's results.csv has them.
-    session: { started: null, frames: 0, rows: [], attention: new Map() }, // attention: id -> [attending, posed]
+    // The session's results, in this page only: rows as a video's results.json has them.
+    session: newSession(),
+    review: { frames: -1, people: [], roomChart: null }, // the per-person views, as last drawn
   };
+
+  // attention: face id -> [attending, posed]; duration: the last answer's time (s).
+  function newSession() {
+    return { started: null, frames: 0, duration: 0, frameSize: null, rows: [], attention: new Map() };
+  }
 
   const socket = io({ reconnectionDelayMax: 5000 });
 
@@ -114,6 +123,8 @@
     state.resultTimes = [];
     drawOverlay();
     listFaces([]);
+    markInView();
+    drawReview();
     $("no-faces").textContent = "Faces appear here once the camera is on.";
     $("stage-hint").hidden = false;
     $("fps").textContent = "– fps";
@@ -194,6 +205,7 @@
     drawOverlay();
     listFaces(answer.faces);
     drawTimeline();
+    markInView();
   }
 
   // ---- the session, kept in this page ----
@@ -208,19 +220,33 @@
       const pose = face.pose || {};
       const seen = session.attention.get(face.id) || [0, 0];
       if (face.attending === true || face.attending === false) session.attention.set(face.id, [seen[0] + face.attending, seen[1] + 1]);
-      session.rows.push([session.frames, time, face.id, face.person_id ?? face.id, x, y, w, h, face.emotion, face.confidence,
+      const values = [session.frames, time, face.id, face.person_id ?? face.id, x, y, w, h, face.emotion, face.confidence,
         ...EMOTIONS.map((e) => face.scores[e]), face.quality ? face.quality.score : null,
         reasons.join("; "), face.attending === null || face.attending === undefined ? null : Number(face.attending),
-        pose.yaw ?? null, pose.pitch ?? null, pose.roll ?? null]);
+        pose.yaw ?? null, pose.pitch ?? null, pose.roll ?? null];
+      session.rows.push(Object.fromEntries(RESULT_COLUMNS.map((name, i) => [name, values[i]])));
     }
     session.frames += 1;
-    for (const id of ["download-session-csv", "download-session-json", "clear-session"]) $(id).disabled = false;
+    session.duration = time;
+    session.frameSize = answer.frame;
+    for (const id of SESSION_BUTTONS) $(id).disabled = false;
   }
 
+  // The session's "video" facts, as a video's results have them: its fps is its
+  // answered frames over its duration.
   function sessionFacts() {
-    const session = state.session;
-    return { source: "live", started: new Date(session.started).toISOString(), frames: session.frames,
-      duration: session.rows.length ? session.rows[session.rows.length - 1][1] : 0 };
+    const { started, frames, duration, frameSize, rows } = state.session;
+    return { source: "live", started: new Date(started).toISOString(), frames, duration,
+      fps: duration > 0 ? frames / duration : 0, video_start: 0,
+      width: frameSize ? frameSize.width : null, height: frameSize ? frameSize.height : null,
+      persons: new Set(rows.map((r) => r.person_id)).size, tracks: new Set(rows.map((r) => r.face_id)).size };
+  }
+
+  // The session as a video's results JSON, with its summary (per person, and the room).
+  function sessionResults() {
+    const video = sessionFacts();
+    const rows = state.session.rows;
+    return { labels: EMOTIONS, rows, video, summary: REPORT.summarize(rows, video.frames, video.fps, 0) };
   }
 
   function download(name, type, text) {
@@ -231,26 +257,67 @@
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   }
 
-  function sessionName(extension) {
-    return `live-session-${new Date(state.session.started).toISOString().replace(/[:.]/g, "-")}.${extension}`;
+  // live-session-<start>.csv, or live-session-<start>-report.html with a suffix.
+  function sessionName(extension, suffix = "") {
+    return `live-session-${new Date(state.session.started).toISOString().replace(/[:.]/g, "-")}${suffix}.${extension}`;
   }
 
   function downloadSessionCSV() {
     const cell = (value) => (value === null || value === undefined ? "" : /[",\n]/.test(String(value)) ? `"${String(value).replace(/"/g, '""')}"` : String(value));
-    const lines = [RESULT_COLUMNS.join(","), ...state.session.rows.map((row) => row.map(cell).join(","))];
+    const lines = [RESULT_COLUMNS.join(","), ...state.session.rows.map((row) => RESULT_COLUMNS.map((name) => cell(row[name])).join(","))];
     download(sessionName("csv"), "text/csv", `${lines.join("\r\n")}\r\n`);
   }
 
   function downloadSessionJSON() {
-    const rows = state.session.rows.map((row) => Object.fromEntries(RESULT_COLUMNS.map((name, i) => [name, row[i]])));
-    download(sessionName("json"), "application/json", JSON.stringify({ labels: EMOTIONS, rows, video: sessionFacts() }));
+    download(sessionName("json"), "application/json", JSON.stringify(sessionResults()));
+  }
+
+  async function downloadSessionReport() {
+    const { summary, ...results } = sessionResults();
+    const name = `a live session (${new Date(state.session.started).toLocaleString()})`;
+    download(sessionName("html", "-report"), "text/html", await REPORT.build({ name, results, summary }));
+  }
+
+  function downloadSessionRoom() {
+    drawReview();
+    if (!state.review.roomChart) return;
+    const link = document.createElement("a");
+    link.download = sessionName("png", "-room");
+    link.href = REVIEW.chartPng(state.review.roomChart);
+    link.click();
   }
 
   function clearSession() {
-    state.session = { started: null, frames: 0, rows: [], attention: new Map() };
+    state.session = newSession();
     state.history = [];
     drawTimeline();
-    for (const id of ["download-session-csv", "download-session-json", "clear-session"]) $(id).disabled = true;
+    drawReview();
+    for (const id of SESSION_BUTTONS) $(id).disabled = true;
+  }
+
+  // ---- the session per person: timelines, table and the room chart ----
+  function drawReview() {
+    const review = state.review;
+    if (review.frames === state.session.frames) return; // nothing new since the last drawing
+    review.frames = state.session.frames;
+    if (review.roomChart) review.roomChart.destroy();
+    review.roomChart = null;
+    $("session-review").hidden = !state.session.rows.length;
+    if (!state.session.rows.length) { review.people = []; return; }
+    const { rows, video, summary } = sessionResults();
+    const axis = { start: 0, end: REPORT.axisEnd(summary), fps: video.fps };
+    review.people = REVIEW.peopleOf(summary, rows);
+    REVIEW.drawTimelines($("session-people"), review.people, axis);
+    REVIEW.drawTable($("session-summary"), review.people, summary.labels);
+    review.roomChart = REVIEW.roomChart($("session-room"), summary.room, axis);
+    markInView();
+  }
+
+  // The people the last answer saw are marked in view.
+  function markInView() {
+    const faces = state.lastResult ? state.lastResult.faces : [];
+    const ids = new Set(faces.map((face) => face.person_id ?? face.id));
+    REVIEW.markInView(state.review.people, (person) => ids.has(person.summary.person_id));
   }
 
   // ---- drawing ----
@@ -391,10 +458,12 @@
   $("snapshot").addEventListener("click", snapshot);
   $("download-session-csv").addEventListener("click", downloadSessionCSV);
   $("download-session-json").addEventListener("click", downloadSessionJSON);
+  $("download-session-report").addEventListener("click", downloadSessionReport);
+  $("download-session-room").addEventListener("click", downloadSessionRoom);
   $("clear-session").addEventListener("click", clearSession);
   $("camera").addEventListener("change", (event) => startCamera(event.target.value));
   drawLegend();
-  setInterval(drawTimeline, 1000);
+  setInterval(() => { drawTimeline(); drawReview(); }, 1000);
   // Start at once where the camera is already allowed (as on a return visit).
   if (navigator.permissions) {
     navigator.permissions.query({ name: "camera" }).then((status) => {

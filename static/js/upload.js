@@ -3,8 +3,9 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
   const { $, showMessage, errorMessage, fetchJSON } = window.COMMON;
+  const { REPORT, REVIEW } = window;
   const RECENT_KEY = "emotion-recent-jobs";
   const socket = io();
   let current = null; // {id, name, startedAt}
@@ -175,28 +176,49 @@
     if (results.video.audio_damaged) {
       showMessage("The video's sound track is damaged: the annotated video has no sound.");
     }
-    const byFace = new Map();
-    for (const row of results.rows) {
-      if (!byFace.has(row.face_id)) byFace.set(row.face_id, []);
-      byFace.get(row.face_id).push(row);
-    }
-    // The chart's clock is the player's: a row's time counts from the video's first
+    const summary = await loadSummary(id, results);
+    // The charts' clock is the player's: a row's time counts from the video's first
     // frame, which the player shows at video_start (a picture that starts after its sound).
-    const info = results.video;
-    const timeline = { start: info.video_start || 0, end: (info.video_start || 0) + info.frames / info.fps };
-    const faces = [...byFace.entries()].sort((a, b) => b[1].length - a[1].length); // most in view first
-    $("face-select").replaceChildren(...faces.map(([faceId, rows]) =>
-      new Option(`Face ${faceId} (${(rows.length / info.fps).toFixed(1)} s in view)`, faceId)));
-    const draw = () => drawChart(byFace.get(Number($("face-select").value)) || [], timeline);
-    $("face-select").onchange = draw;
-    draw();
-    const bins = roomBins(results.rows, info, timeline);
-    drawRoom(bins, timeline);
-    drawSummary(new Map(faces));
-    shown = { name: current ? current.name : id, results, bins };
+    const axis = { start: summary.video_start || 0, end: REPORT.axisEnd(summary), fps: results.video.fps };
+    const people = REVIEW.peopleOf(summary, results.rows); // most in view first
+    shown = { name: current ? current.name : id, results, summary, axis, people };
+    REVIEW.drawTimelines($("people"), people, axis, { onSeek: seekPlayer, onPick: pickPerson });
+    REVIEW.drawTable($("summary"), people, summary.labels);
+    $("people-count").textContent = `${people.length} person(s)`;
+    $("person-select").replaceChildren(...people.map((person, index) =>
+      new Option(`Person ${person.summary.person_id} (${person.summary.seconds_in_view.toFixed(1)} s in view)`, index)));
+    $("person-select").onchange = () => pickPerson(Number($("person-select").value));
+    pickPerson(0);
+    if (roomChart) roomChart.destroy();
+    roomChart = REVIEW.roomChart($("room-chart"), summary.room, axis, { onSeek: seekPlayer, now: playerTime });
+    followPlayer();
   }
 
-  let shown = null; // the results on view: what the report and the room chart's PNG are made of
+  // The job's summary (per person, and the room); computed here from the results where
+  // the server's cannot be had.
+  async function loadSummary(id, results) {
+    try {
+      return await fetchJSON(`/api/videos/${id}/summary`);
+    } catch {
+      const info = results.video;
+      return REPORT.summarize(results.rows, info.frames, info.fps, info.video_start);
+    }
+  }
+
+  let shown = null; // the results on view: {name, results, summary, axis, people}
+
+  const playerTime = () => $("result-video").currentTime;
+
+  function seekPlayer(seconds) {
+    if (shown) $("result-video").currentTime = Math.min(Math.max(seconds, 0), shown.axis.end);
+  }
+
+  // The probability chart shows this person (an index into shown.people).
+  function pickPerson(index) {
+    const person = shown.people[index];
+    $("person-select").value = String(index);
+    drawChart(person ? person.rows : [], shown.axis);
+  }
 
   function save(name, href) {
     const link = document.createElement("a");
@@ -209,7 +231,8 @@
     if (!shown) return;
     $("download-report").disabled = true;
     try {
-      const html = await window.REPORT.build({ ...shown, video: $("result-video") });
+      const { name, results, summary } = shown;
+      const html = await REPORT.build({ name, results, summary, video: $("result-video") });
       const href = URL.createObjectURL(new Blob([html], { type: "text/html" }));
       save(`${fileStem(shown.name)}-report.html`, href);
       setTimeout(() => URL.revokeObjectURL(href), 10_000);
@@ -219,154 +242,52 @@
   });
 
   $("download-room").addEventListener("click", () => {
-    if (!roomChart) return;
-    const source = roomChart.canvas;
-    const canvas = document.createElement("canvas");
-    canvas.width = source.width;
-    canvas.height = source.height;
-    const context = canvas.getContext("2d");
-    context.fillStyle = "#101418";
-    context.fillRect(0, 0, canvas.width, canvas.height);
-    context.drawImage(source, 0, 0);
-    save(`${fileStem(shown ? shown.name : "video")}-room.png`, canvas.toDataURL("image/png"));
+    if (roomChart) save(`${fileStem(shown ? shown.name : "video")}-room.png`, REVIEW.chartPng(roomChart));
   });
 
-  // The room over time, in bins of at least half a second: faces in view (mean per
-  // frame) and the share of each emotion among them (uncertain faces in grey).
-  function roomBins(rows, info, timeline) {
-    const frames = Math.max(1, Math.round(info.frames));
-    const perBin = Math.max(Math.round(info.fps / 2), Math.ceil(frames / 400));
-    const bins = [];
-    for (let first = 0; first < frames; first += perBin) {
-      bins.push({ x: timeline.start + (first + perBin / 2) / info.fps, frames: Math.min(perBin, frames - first), counts: {} });
-    }
-    for (const row of rows) {
-      const bin = bins[Math.min(bins.length - 1, Math.floor(row.frame / perBin))];
-      bin.counts[row.emotion] = (bin.counts[row.emotion] || 0) + 1;
-    }
-    return bins.map((bin) => {
-      const total = Object.values(bin.counts).reduce((a, b) => a + b, 0);
-      return { x: bin.x, faces: total / bin.frames, share: (emotion) => (total ? (bin.counts[emotion] || 0) / total : 0) };
+  // A person's rows as points, broken where they were out of view (over 2 frames).
+  function points(rows, axis, value) {
+    const data = [];
+    rows.forEach((row, i) => {
+      if (i && row.frame - rows[i - 1].frame > 2) data.push({ x: axis.start + row.time, y: null });
+      data.push({ x: axis.start + row.time, y: value(row) });
     });
+    return data;
   }
 
-  function drawRoom(bins, timeline) {
-    const labels = [...EMOTIONS, "uncertain"];
-    if (roomChart) roomChart.destroy();
-    roomChart = new Chart($("room-chart"), {
-      type: "line",
-      data: {
-        datasets: [
-          ...labels.map((emotion, index) => ({
-            label: emotion,
-            data: bins.map((bin) => ({ x: bin.x, y: bin.share(emotion) })),
-            borderColor: EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR,
-            backgroundColor: EMOTION_COLOURS[emotion] || UNCERTAIN_COLOUR,
-            fill: index === 0 ? "origin" : "-1", pointRadius: 0, borderWidth: 0, stack: "share", yAxisID: "y",
-          })),
-          { label: "faces in view", data: bins.map((bin) => ({ x: bin.x, y: bin.faces })),
-            borderColor: "#4fc3f7", backgroundColor: "#4fc3f7", pointRadius: 0, borderWidth: 3,
-            fill: false, yAxisID: "faces", order: -1 },
-        ],
-      },
-      plugins: [playhead],
-      options: timeChartOptions(timeline, {
-        y: { stacked: true, min: 0, max: 1, title: { display: true, text: "share of faces" } },
-        faces: { position: "right", min: 0, suggestedMax: 2, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
-          title: { display: true, text: "faces" } },
-      }),
-    });
-  }
-
-  // A vertical line at the player's time, drawn over the chart.
-  const playhead = {
-    id: "playhead",
-    afterDatasetsDraw(chartInstance) {
-      const { ctx, chartArea, scales } = chartInstance;
-      const x = scales.x.getPixelForValue($("result-video").currentTime);
-      if (x < chartArea.left || x > chartArea.right) return;
-      ctx.save();
-      ctx.strokeStyle = "#e8edf2";
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      ctx.moveTo(x, chartArea.top);
-      ctx.lineTo(x, chartArea.bottom);
-      ctx.stroke();
-      ctx.restore();
-    },
-  };
-
-  function drawChart(rows, timeline) {
+  function drawChart(rows, axis) {
     if (chart) chart.destroy();
     chart = new Chart($("chart"), {
       type: "line",
       data: {
         datasets: EMOTIONS.map((emotion) => ({
           label: emotion,
-          data: rows.map((row) => ({ x: timeline.start + row.time, y: row[emotion] })),
+          data: points(rows, axis, (row) => row[emotion]),
           borderColor: EMOTION_COLOURS[emotion],
           backgroundColor: EMOTION_COLOURS[emotion],
           pointRadius: 0,
           borderWidth: 2,
         })),
       },
-      plugins: [playhead],
-      options: timeChartOptions(timeline, {
+      plugins: [REVIEW.playheadPlugin(playerTime)],
+      options: REVIEW.timeChartOptions(axis, {
         y: { min: 0, max: 1, title: { display: true, text: "probability" } },
-      }),
+      }, seekPlayer),
     });
   }
 
-  // Options of a chart on the video's time axis: the player's clock, and a click on
-  // the chart takes the player to that moment.
-  function timeChartOptions(timeline, scales) {
-    return {
-      animation: false,
-      parsing: false,
-      maintainAspectRatio: false,
-      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-      onClick: (event, elements, chartInstance) => {
-        const seconds = chartInstance.scales.x.getValueForPixel(event.x);
-        $("result-video").currentTime = Math.min(Math.max(seconds, 0), timeline.end);
-      },
-      scales: {
-        x: { type: "linear", min: 0, max: timeline.end, title: { display: true, text: "seconds (the player's time)" } },
-        ...scales,
-      },
-    };
+  // The playheads follow the player, also while it is paused and sought; the people in
+  // view at its time are marked.
+  function followPlayer() {
+    if (chart) chart.draw();
+    if (roomChart) roomChart.draw();
+    if (!shown) return;
+    const seconds = playerTime();
+    REVIEW.movePlayheads($("people"), seconds, shown.axis.end);
+    REVIEW.markInView(shown.people, (person) => REVIEW.inViewAt(person, seconds, shown.axis));
   }
 
-  // The playhead follows the player, also while it is paused and sought.
-  for (const event of ["timeupdate", "seeked"]) {
-    $("result-video").addEventListener(event, () => {
-      if (chart) chart.draw();
-      if (roomChart) roomChart.draw();
-    });
-  }
-
-  function drawSummary(byFace) {
-    const header = document.createElement("tr");
-    header.append(...["face", "frames", ...EMOTIONS, "uncertain", "attending"].map((text) => {
-      const cell = document.createElement("th");
-      cell.textContent = text;
-      return cell;
-    }));
-    const rows = [...byFace.entries()].map(([faceId, faceRows]) => {
-      const row = document.createElement("tr");
-      const share = (test) => `${((faceRows.filter(test).length / faceRows.length) * 100).toFixed(0)}%`;
-      const posed = faceRows.filter((r) => r.attending === 0 || r.attending === 1);
-      const cells = [`Face ${faceId}`, String(faceRows.length),
-        ...[...EMOTIONS, "uncertain"].map((emotion) => share((r) => r.emotion === emotion)),
-        posed.length ? `${((posed.filter((r) => r.attending === 1).length / posed.length) * 100).toFixed(0)}%` : "–"];
-      row.append(...cells.map((text) => {
-        const cell = document.createElement("td");
-        cell.textContent = text;
-        return cell;
-      }));
-      return row;
-    });
-    $("summary").replaceChildren(header, ...rows);
-  }
+  for (const event of ["timeupdate", "seeked"]) $("result-video").addEventListener(event, followPlayer);
 
   // The server's rule for download names (webapp/jobs/uploads.py: download_stem).
   function fileStem(name) {

@@ -1,5 +1,5 @@
-"""Draw results onto a BGR frame: a box and a label per face, one colour per id
-(the pages' palette, webapp/vision/palette.py)."""
+"""Draw results onto a BGR frame: a box and a label per face, one colour per track
+(the pages' palette, webapp/vision/palette.py), the label numbered by person."""
 import cv2
 
 from webapp.vision.palette import FACE_COLOURS, UNCERTAIN_COLOUR, bgr
@@ -13,10 +13,13 @@ def face_colour(face_id):
 
 
 def face_label(face):
-    """What is written over a face: its emotion and confidence, or why it has none."""
+    """What is written over a face: its person's number (as known when the frame
+    is drawn; a video's second pass may still join two people's tracks), its
+    emotion and confidence, or why it has none."""
+    person = face.get("person_id", face["id"])
     if face.get("uncertain"):
-        return f"{face['id']}: ? {face['uncertain']}"
-    return f"{face['id']}: {face['emotion']} {face['confidence'] * 100:.0f}%"
+        return f"{person}: ? {face['uncertain']}"
+    return f"{person}: {face['emotion']} {face['confidence'] * 100:.0f}%"
 
 
 def draw_faces(frame, faces):
