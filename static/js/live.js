@@ -36,7 +36,7 @@
     review: { frames: -1, people: [], roomChart: null }, // the per-person views, as last drawn
   };
 
-  // attention: face id -> [attending, posed]; duration: the last answer's time (s).
+  // attention: person id -> [attending, posed]; duration: the last answer's time (s).
   function newSession() {
     return { started: null, frames: 0, duration: 0, frameSize: null, rows: [], attention: new Map() };
   }
@@ -218,8 +218,9 @@
       const reasons = [...((face.quality && face.quality.reasons) || [])];
       if (face.uncertain && !reasons.includes(face.uncertain)) reasons.push(face.uncertain);
       const pose = face.pose || {};
-      const seen = session.attention.get(face.id) || [0, 0];
-      if (face.attending === true || face.attending === false) session.attention.set(face.id, [seen[0] + face.attending, seen[1] + 1]);
+      const person = face.person_id ?? face.id;
+      const seen = session.attention.get(person) || [0, 0];
+      if (face.attending === true || face.attending === false) session.attention.set(person, [seen[0] + face.attending, seen[1] + 1]);
       const values = [session.frames, time, face.id, face.person_id ?? face.id, x, y, w, h, face.emotion, face.confidence,
         ...EMOTIONS.map((e) => face.scores[e]), face.quality ? face.quality.score : null,
         reasons.join("; "), face.attending === null || face.attending === undefined ? null : Number(face.attending),
@@ -329,9 +330,9 @@
       item.dataset.faceId = face.id;
       const title = document.createElement("div");
       title.className = "face-title";
-      title.textContent = `Face ${face.id}: ${faceLabel(face)}` +
+      title.textContent = `Person ${face.person_id ?? face.id}: ${faceLabel(face)}` +
         (face.attending === false ? " · looking away" : "");
-      const [attending, posed] = state.session.attention.get(face.id) || [0, 0];
+      const [attending, posed] = state.session.attention.get(face.person_id ?? face.id) || [0, 0];
       if (posed) title.title = `attending ${Math.round((100 * attending) / posed)}% of this session's frames`;
       const note = document.createElement("div");
       note.className = "muted face-note";
