@@ -2,6 +2,7 @@
 in a video job and in a live session, on real faces through the real server."""
 import collections
 import json
+import os
 
 import numpy as np
 import pytest
@@ -97,6 +98,9 @@ def test_a_video_job_finds_each_person_once_across_cuts_and_returns(server, tmp_
     assert all(len(people) == 1 for people in truths_of.values()), truths_of
     assert results["video"]["persons"] == 4
     assert "person_id" in csv_text.splitlines()[0].split(",")
+
+    kept = sorted(os.listdir(os.path.join(server.jobs_dir, body["id"])))
+    assert kept == ["annotated.mp4", "results.csv", "results.json", "summary.json"]  # no faces
 
     summary = json.loads(videocheck.get(server.url, f"/api/videos/{body['id']}/summary"))
     assert summary == summarize(results)  # the job's summary is the results' own
