@@ -36,6 +36,15 @@ def get_json(url):
         return json.loads(answer.read())
 
 
+def wait_until(page, expression, timeout):
+    """Poll a JS expression (the page's CSP forbids wait_for_function's eval)."""
+    deadline = time.perf_counter() + timeout
+    while not page.evaluate(expression):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(expression)
+        page.wait_for_timeout(20)
+
+
 def page_timings(url, job_id, name):
     from playwright.sync_api import sync_playwright
 
@@ -52,15 +61,14 @@ def page_timings(url, job_id, name):
             entry.duration); }).observe({ type: "longtask", buffered: true }); }""")
         started = time.perf_counter()
         page.click("#recent a")
-        page.wait_for_function("document.querySelectorAll('#summary tr').length > 1",
-                               timeout=120_000)
+        wait_until(page, "document.querySelectorAll('#summary tr').length > 1", 120)
         drawn = time.perf_counter() - started
         longest = page.evaluate("window.longest")
+        page.locator("#room-chart").scroll_into_view_if_needed()
         box = page.locator("#room-chart").bounding_box()
         started = time.perf_counter()
         page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
-        page.wait_for_function("document.getElementById('result-video').currentTime > 100",
-                               timeout=30_000)
+        wait_until(page, "document.getElementById('result-video').currentTime > 100", 30)
         seek = time.perf_counter() - started
         browser.close()
     print(f"results view: drawn {drawn:.2f} s after opening the job; longest task "
