@@ -51,7 +51,7 @@ def test_an_accepted_upload_is_probed_once_and_the_job_reads_no_header_again(
     tasks.run_job(store, engine, job_id)
     assert store.get(job_id)["status"] == "done"
     assert sorted(os.listdir(store.folder(job_id))) == [
-        "annotated.mp4", "results.csv", "results.json"]
+        "annotated.mp4", "results.csv", "results.json", "summary.json"]
 
 
 @pytest.mark.parametrize("data, config, status, code", [
