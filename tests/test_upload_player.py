@@ -371,3 +371,18 @@ def test_the_results_page_fits_a_phone(browser, server, people_job):
     assert len(seconds) == 4 and seconds == sorted(seconds, reverse=True)
     assert errors == []
     page.close()
+
+
+def test_a_done_job_is_shown_once_and_the_player_keeps_its_place(browser, server, people_job):
+    """The job's "done" arrives as the watch's answer and as a pushed event: the
+    results must load once, or the player reloads under a visitor already reviewing."""
+    errors = []
+    page = open_job(browser, server, people_job, errors)
+    page.evaluate("document.getElementById('result-video').currentTime = 5")
+    page.wait_for_timeout(3000)  # past the job watcher's next push and a poll
+    loads = page.evaluate("performance.getEntriesByType('resource')"
+                          ".filter((e) => e.name.endsWith('/results.json')).length")
+    assert loads == 1
+    assert player_time(page) == pytest.approx(5, abs=0.05)
+    assert errors == []
+    page.close()

@@ -152,7 +152,12 @@
     }
     clearInterval(pollTimer);
     $("processing").hidden = true;
-    if (job.status === "done") showResult(job.id);
+    // Once a job: its "done" can come from the watch's answer, a pushed event and a poll,
+    // and showing it again would reload the player under a visitor already reviewing.
+    if (job.status === "done" && current && current.id === job.id && !current.shown) {
+      current.shown = true;
+      showResult(job.id);
+    }
     else if (job.status === "failed") showMessage(`Processing failed: ${job.error}`);
   }
 
