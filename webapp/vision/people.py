@@ -146,7 +146,8 @@ class People:
         return sample
 
     def _person_for(self, track, in_view, timestamp):
-        """The person who left most recently and looks like this track, else a new one."""
+        """The person not in view, seen within the memory, whose descriptors lie
+        nearest this track's (under the threshold); else a new person."""
         if track.samples:
             candidates = [p for p in self.persons.values()
                           if p.id not in in_view and p.samples
@@ -166,27 +167,29 @@ class People:
             del self.persons[person_id]
         self.tracks = {k: t for k, t in self.tracks.items() if t.person not in gone}
 
-    def forget_all(self):
-        self.tracks.clear()
-        self.persons.clear()
-
     def final(self):
         """Video: {track id: person id} from all of each track's descriptors."""
         tracks = sorted(self.tracks.values(), key=lambda t: (t.first, t.id))
-        frames = {t.id: set(t.frames) for t in tracks}
+        together = self._seen_together(tracks)
+        row = {t.id: k for k, t in enumerate(tracks)}
+
+        def rows(group):
+            return [row[t.id] for t in group]
 
         def can_join(a, b):
-            return all(not (frames[x.id] & frames[y.id]) for x in a for y in b)
+            return not together[np.ix_(rows(a), rows(b))].any()
 
         described = [t for t in tracks if t.samples]
-        groups = self._average_linkage(described) + [[t] for t in tracks if not t.samples]
+        groups = (self._average_linkage(described, together[np.ix_(rows(described), rows(described))])
+                  + [[t] for t in tracks if not t.samples])
         groups = self._join_continuations(groups, can_join)
         groups.sort(key=lambda g: min(t.first for t in g))
         return {t.id: number for number, group in enumerate(groups, 1) for t in group}
 
-    def _average_linkage(self, tracks):
+    def _average_linkage(self, tracks, together):
         """Groups of tracks: the two groups whose descriptors are nearest on average
-        join, while under the threshold, never two that were seen in one frame."""
+        join, while under the threshold, never two that were seen in one frame
+        (`together`, between these tracks)."""
         if not tracks:
             return []
         samples = np.concatenate([t.samples for t in tracks]).astype(np.float64)
@@ -198,7 +201,7 @@ class People:
                                       0.0))
         sums = membership.T @ pairwise @ membership  # summed distances between tracks
         counts = np.outer(membership.sum(0), membership.sum(0))
-        apart = self._seen_together(tracks) | np.eye(len(tracks), dtype=bool)
+        apart = together | np.eye(len(tracks), dtype=bool)
         groups = [[t] for t in tracks]
         alive = np.ones(len(tracks), dtype=bool)
         while True:

@@ -21,6 +21,8 @@ import math
 import cv2
 import numpy as np
 
+from webapp.vision.preprocess import normalize_light
+
 EYE_LEFT, EYE_RIGHT, NOSE, MOUTH, EAR_LEFT, EAR_RIGHT = range(6)  # blazeface.KEYPOINTS
 NOSE_DEPTH_EARS = 1.5  # nose tip in front of the ears, in half ear-to-ear widths
 NOSE_DEPTH_FACE = 0.43  # nose tip in front of the eyes and mouth, in eyes-to-mouth lengths
@@ -93,7 +95,7 @@ def crop_measures(crop):
     Sharpness is the variance of the Laplacian of the crop with its histogram
     equalised, as the model sees it: a dark crop is not taken for a blurred one."""
     pixels = np.asarray(crop, np.float32)
-    equalised = cv2.equalizeHist(np.asarray(crop, np.uint8)).astype(np.float32)
+    equalised = normalize_light(np.asarray(crop, np.uint8), "equalize").astype(np.float32)
     return (float(pixels.mean()), float(pixels.std()),
             float(cv2.Laplacian(equalised, cv2.CV_32F).var()))
 
