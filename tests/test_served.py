@@ -74,3 +74,14 @@ def test_the_shipped_model_reads_fer_faces_cut_the_servers_way_about_as_well():
     accuracies = robustness.condition_accuracies(model, few, ("as is", "served crop"))
     assert accuracies["as is"] > 0.6
     assert accuracies["served crop"] > accuracies["as is"] - 0.05
+
+
+def test_a_plain_surround_shows_where_the_crop_reaches_past_the_face(fer_face):
+    detector = make_detector(served.DETECTOR)
+    tilted = rotated(fer_face, 25)  # levelled, its crop reaches past the image's corners
+    plain = served.served_crop(tilted, detector, surround=0)
+    mirrored = served.served_crop(tilted, detector)
+    assert (plain == 0).mean() > 0.02 and (mirrored == 0).mean() < (plain == 0).mean() / 4
+    crops, found = served.served_crops(np.stack([tilted] * 40), plain_share=0.5, seed=3)
+    in_plain_surround = [not np.array_equal(crop, mirrored) for crop in crops]
+    assert found.all() and 10 <= sum(in_plain_surround) <= 30

@@ -9,7 +9,14 @@ reaching past the face shows face-like surroundings rather than a grey band),
 found by the short-range model (the one that follows a webcam face) and cut
 the server's way. A face the detector misses stays as it is.
 
+A share of the faces (`plain_share`) can instead be cut from the frame they
+were found in, filled with one grey level: the face as a user sends a cropped
+face photo, or a face before a plain wall. Where the server's crop reaches past
+such a face (a tilted face levelled, a face framed more loosely than FER-2013
+framed it), it shows the plain surround, not more face.
+
     crops, found = served_crops(split.images)
+    crops, found = served_crops(split.images, plain_share=0.5, seed=1)
 """
 import cv2
 import numpy as np
@@ -31,26 +38,35 @@ def detect_in_frame(face, detector, upscale=UPSCALE):
     return (found[0] if found and found[0].keypoints is not None else None), big, pad
 
 
-def served_crop(face, detector, upscale=UPSCALE):
+def served_crop(face, detector, upscale=UPSCALE, surround=None):
     """One 48x48 face as the server would crop it from a photo of it, or None
-    where the detector finds no face with landmarks."""
+    where the detector finds no face with landmarks. Past the face the crop
+    shows its mirrored edges, or the grey level `surround` (0-255)."""
     found, big, pad = detect_in_frame(face, detector, upscale)
     if found is None:
         return None
-    mirrored = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    return crop_aligned(mirrored, found.box, found.keypoints, size=face.shape)
+    if surround is None:
+        photo = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    else:
+        photo = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                   value=int(surround))
+    return crop_aligned(photo, found.box, found.keypoints, size=face.shape)
 
 
-def served_crops(images, detector=None):
+def served_crops(images, detector=None, plain_share=0.0, seed=0):
     """(crops (N, 48, 48) uint8, found (N,) bool): each face cut the server's
-    way, or left as it is where no face was found."""
+    way, or left as it is where no face was found; `plain_share` of them (drawn
+    with `seed`) in a plain surround of a random grey level."""
     if detector is None:
         from webapp.vision.detect import make_detector  # the TFLite runtime: only here
 
         detector = make_detector(DETECTOR)
+    rng = np.random.default_rng(seed)
+    plain = rng.random(len(images)) < plain_share
+    levels = rng.integers(0, 256, len(images))
     crops, found = [], []
-    for face in images:
-        crop = served_crop(face, detector)
+    for face, is_plain, level in zip(images, plain, levels):
+        crop = served_crop(face, detector, surround=level if is_plain else None)
         crops.append(face if crop is None else crop)
         found.append(crop is not None)
     return np.stack(crops) if crops else images.copy(), np.array(found, bool)

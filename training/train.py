@@ -52,6 +52,11 @@ def parse_args(argv=None):
                              "each training face is either, at random; validation on both); "
                              "teachers given as --teacher (not online) answer for FER-2013's "
                              "crops")
+    source.add_argument("--plain-surround", type=float, default=0.0, metavar="SHARE",
+                        help="with served or mixed crops: this share of the served crops "
+                             "cut from the face in a plain surround of a random grey level "
+                             "(a cropped face photo, a plain wall), the rest from its "
+                             "mirrored edges")
 
     targets = parser.add_argument_group("targets")
     targets.add_argument("--targets", choices=("fer2013", "ferplus", "blend"), default="fer2013",
@@ -153,7 +158,8 @@ def make_batches(args, train, val, train_targets, teacher):
     val_images, val_targets = val.images, val.targets("fer2013")
     if args.crops != "fer":
         started = time.time()
-        cut = [served.served_crops(split.images)[0] for split in (train, val)]
+        cut = [served.served_crops(split.images, plain_share=args.plain_surround, seed=seed)[0]
+               for split, seed in ((train, args.seed), (val, 0))]
         if args.crops == "mixed":
             alternates = cut[0]
             val_images = np.concatenate([val.images, cut[1]])
