@@ -9,8 +9,8 @@ reaching past the face shows face-like surroundings rather than a grey band),
 found by the short-range model (the one that follows a webcam face) and cut
 the server's way. A face the detector misses stays as it is.
 
-A share of the faces (`plain_share`) can instead be cut from the frame they
-were found in, filled with one grey level: the face as a user sends a cropped
+A share of the faces (`plain_share`) can instead be cut from the face set in a
+plain surround of one random grey level: the face as a user sends a cropped
 face photo, or a face before a plain wall. Where the server's crop reaches past
 such a face (a tilted face levelled, a face framed more loosely than FER-2013
 framed it), it shows the plain surround, not more face.
