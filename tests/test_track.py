@@ -49,6 +49,38 @@ def test_sustained_change_shows_within_half_a_second():
     assert changed_at is not None and changed_at <= 0.5
 
 
+def shown_verdicts(tracker, verdicts, fps=15):
+    """What a face shows (None: its label) for each frame's verdict."""
+    box = [100, 100, 80, 80]
+    shown = []
+    for frame, verdict in enumerate(verdicts):
+        (track,) = tracker.update([box], [HAPPY], frame / fps)
+        shown.append(tracker.steady_verdict(track, verdict, frame / fps))
+    return shown
+
+
+def changes(values):
+    return sum(1 for a, b in zip(values, values[1:]) if a != b)
+
+
+def test_a_confidence_hovering_at_the_limit_does_not_make_the_label_blink():
+    alternating = [None, "ambiguous expression"] * 23
+    assert changes(shown_verdicts(Tracker(verdict_tau=0), alternating)) == 45  # no hysteresis
+    assert changes(shown_verdicts(Tracker(), alternating)) == 0
+    withheld_first = ["ambiguous expression", None] * 23
+    assert set(shown_verdicts(Tracker(), withheld_first)) == {"ambiguous expression"}
+
+
+def test_a_steady_change_of_verdict_shows_within_a_second_and_back():
+    verdicts = [None] * 15 + ["face too small"] * 15 + [None] * 15
+    shown = shown_verdicts(Tracker(), verdicts)
+    assert shown[0] is None and shown[-1] is None
+    withheld = [i for i, v in enumerate(shown) if v]
+    assert withheld and 15 < withheld[0] <= 15 + 9  # within 0.6 s at 15 fps
+    assert set(shown[withheld[0]:withheld[-1] + 1]) == {"face too small"}
+    assert 30 < withheld[-1] + 1 <= 30 + 9
+
+
 def test_lost_face_is_forgotten_after_max_missed_frames():
     tracker = Tracker(max_missed=2)
     old = tracker.update([[100, 100, 80, 80]], [HAPPY], 0.0)[0].id

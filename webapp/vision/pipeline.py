@@ -45,12 +45,13 @@ def to_gray(image):
 UNCERTAIN = "uncertain"
 
 
-def face_dict(face_id, box, probabilities, labels, label_index=None, judged=None):
-    """One face of a result; `judged` is (pose, quality) when they are known: a
-    face whose label cannot be trusted is answered "uncertain", its scores kept."""
+def face_dict(face_id, box, probabilities, labels, label_index=None, judged=None,
+              withheld=None):
+    """One face of a result; `judged` is (pose, quality) when they are known;
+    `withheld` is why its label cannot be trusted (quality.trust), if it cannot:
+    it is then answered "uncertain", its scores kept."""
     label_index = int(np.argmax(probabilities)) if label_index is None else label_index
     pose, assessed = judged or (None, None)
-    withheld = quality.trust(probabilities, assessed)
     return {
         "id": int(face_id),
         "person_id": int(face_id),
@@ -171,9 +172,14 @@ class Engine:
             answered = [(d, probs, stats)
                         for d, probs, stats in zip(detections, *self.classify(gray, detections))
                         if probs is not None]
-            faces = [face_dict(i + 1, d.box, probs, self.labels, judged=judge(d, stats, size))
+            faces = [self._face(i + 1, d, probs, stats, size)
                      for i, (d, probs, stats) in enumerate(answered)]
             return result_dict(faces, gray)
+
+    def _face(self, face_id, detection, probabilities, crop_stats, frame_size):
+        judged = judge(detection, crop_stats, frame_size)
+        return face_dict(face_id, detection.box, probabilities, self.labels, judged=judged,
+                         withheld=quality.trust(probabilities, judged[1]))
 
     def analyze_bytes(self, data, max_pixels=None):
         """Faces in JPEG/PNG bytes (raises DecodeError for a bad image), decoded
@@ -271,13 +277,18 @@ class StreamSession:
             gray, [detections[i] for i in plan.due], views, plan.first_views)
         tracks = self.tracker.commit(plan, probabilities, views, notes=crop_stats)
         self.frames += 1
-        faces = [face_dict(t.id, t.box, t.probabilities, self.engine.labels, t.label_index,
-                           judged=judge(d, t.note, size))
-                 for d, t in zip(detections, tracks)
+        faces = [self._face(d, t, size, timestamp) for d, t in zip(detections, tracks)
                  if t is not None and t.hits >= self.tracker.min_hits]
         if self.people:
             self.people.observe(image, faces, timestamp, shot=self.cuts)
         return result_dict(faces, gray)
+
+    def _face(self, detection, track, frame_size, timestamp):
+        judged = judge(detection, track.note, frame_size)
+        withheld = self.tracker.steady_verdict(
+            track, quality.trust(track.probabilities, judged[1]), timestamp)
+        return face_dict(track.id, track.box, track.probabilities, self.engine.labels,
+                         track.label_index, judged=judged, withheld=withheld)
 
     def process_bytes(self, data, timestamp=None, max_pixels=None):
         return self.process(self.engine.decode(data, max_pixels), timestamp)

@@ -6,7 +6,10 @@ smoothed with an exponential moving average whose weight depends on the time
 between frames (time constant `tau` seconds), so smoothing is the same at 5
 or 30 frames per second and a sustained change shows within about 2 * tau.
 The shown label also has hysteresis: it only changes when another emotion
-leads it by `switch_margin`, which stops one-frame flips. With `min_hits` > 1,
+leads it by `switch_margin`, which stops one-frame flips. So has whether the
+label is withheld ("uncertain", `steady_verdict`): a face whose confidence
+hovers at the limit does not blink between its label and "uncertain". With
+`min_hits` > 1,
 a face is shown only once it has been seen in that many frames, which hides
 one-frame false detections (the video jobs use 2; the live stream shows a
 face at once).
@@ -59,6 +62,10 @@ class Track:
     missed: int = field(default=0)
     views_seen: int = 0  # test-time views classified so far (the engine's count)
     note: object = None  # what the engine keeps of the last classification (its crop's measures)
+    withheld_share: float = None  # recent frames' share that withheld the label (None: none yet)
+    withholding: bool = False  # the label is shown "uncertain"
+    last_reason: object = None  # why, the last time it was withheld
+    verdict_at: float = 0.0  # stream time of the last verdict
 
 
 @dataclass
@@ -78,7 +85,8 @@ class Tracker:
     """Keeps face ids stable across a stream and smooths what is shown."""
 
     def __init__(self, tau=0.2, box_tau=0.08, iou_threshold=0.3, max_missed=10,
-                 switch_margin=0.08, min_hits=1, classify_interval=0.15, reclassify_motion=0.2):
+                 switch_margin=0.08, verdict_tau=0.5, min_hits=1, classify_interval=0.15,
+                 reclassify_motion=0.2):
         self.classify_interval = classify_interval
         self.reclassify_motion = reclassify_motion
         self.tau = tau
@@ -86,6 +94,7 @@ class Tracker:
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.switch_margin = switch_margin
+        self.verdict_tau = verdict_tau
         self.min_hits = min_hits  # frames a face must be seen in before it is shown
         self.tracks = []
         self._ids = itertools.count(1)
@@ -163,6 +172,29 @@ class Tracker:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return seen
+
+    def steady_verdict(self, track, verdict, timestamp):
+        """What to show of this frame's `verdict` on `track` (None: its label, else
+        why the label is withheld). The share of recent frames that withheld it
+        (a moving average, time constant `verdict_tau` seconds) must pass 2/3 to
+        withhold a shown label, and fall below 1/3 to show a withheld one: a
+        steady change shows within about 0.55 s at 0.5, scattered frames do not
+        make the label blink. A new face shows its first verdict at once."""
+        withheld = verdict is not None
+        if verdict is not None:
+            track.last_reason = verdict
+        if track.withheld_share is None:
+            track.withheld_share = float(withheld)
+        else:
+            since = max(timestamp - track.verdict_at, 0.0)
+            weight = 1.0 - math.exp(-since / self.verdict_tau) if self.verdict_tau > 0 else 1.0
+            track.withheld_share += weight * (float(withheld) - track.withheld_share)
+        track.verdict_at = timestamp
+        if track.withheld_share > 2 / 3:
+            track.withholding = True
+        elif track.withheld_share < 1 / 3:
+            track.withholding = False
+        return track.last_reason if track.withholding else None
 
     def match(self, boxes):
         """Greedy IoU matching: {box index: track}."""
