@@ -8,7 +8,8 @@ from conftest import shared_file
 from testkit.synthetic import no_face_scene, scene
 from webapp.vision import blazeface
 from webapp.vision.detect import (DEFAULT_DETECTOR, BlazeFaceDetector, HaarDetector,
-                                  make_detector)
+                                  make_detector, tile_regions, whole_in_tile)
+from webapp.vision.track import iou
 
 DETECTOR_NAMES = ["haar", "blazeface", "blazeface_short"]
 FACE_PHOTOS = ["face_paul_rudd.jpg", "face_kate_siegel.jpg",
@@ -151,11 +152,40 @@ def test_haar_gives_no_landmarks():
 
 
 def test_colour_photo_gives_the_small_faces_of_a_group(engine):
-    # the full-range model finds 5 of the 6 faces in colour, 2 in grey
+    # the full-range model's whole-image scan finds 5 of the 6 faces in colour, 2 in grey
     with open(shared_file("samples", "faces_group_selfie.jpg"), "rb") as photo:
         faces = engine.analyze_bytes(photo.read())["faces"]
     assert len(faces) >= 4
     assert sorted(face["box"][2] for face in faces)[0] < 150  # the people at the back
+
+
+def test_tiles_find_the_face_the_whole_image_scan_misses():
+    image = cv2.imread(shared_file("samples", "faces_group_selfie.jpg"))
+    detector = BlazeFaceDetector()
+    whole, tiled = detector.detect(image), detector.detect(image, tiles=True)
+    assert len(whole) == 5 and len(tiled) == 6
+    for face in whole:  # the same faces, not a second box on one
+        assert sum(iou(face.box, other.box) > 0.5 for other in tiled) == 1
+
+
+def test_tiles_cover_the_image_and_overlap_by_half():
+    for shape in [(1536, 2048), (2048, 1638), (768, 768), (1080, 1920)]:
+        regions = tile_regions(shape)
+        side = max(shape) / 2
+        assert all(r[2] == side for r in regions)
+        covered = np.zeros(shape, bool)
+        for x0, y0, _ in regions:
+            covered[max(0, int(y0)):int(y0 + side), max(0, int(x0)):int(x0 + side)] = True
+        assert covered.all()
+        xs = sorted({r[0] for r in regions})
+        assert all(b - a <= side / 2 + 1e-6 for a, b in zip(xs, xs[1:]))
+
+
+def test_a_face_cut_by_a_tile_edge_is_left_to_the_tile_that_holds_it_whole():
+    shape, region = (1000, 1000), (250, 250, 500)
+    assert whole_in_tile([300, 300, 100, 100], region, shape)
+    assert not whole_in_tile([700, 300, 100, 100], region, shape)  # crosses the right edge
+    assert whole_in_tile([0, 0, 100, 100], (-10, -10, 500), shape)  # the image's own edge
 
 
 def test_haar_takes_colour_frames_too():

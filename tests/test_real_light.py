@@ -41,3 +41,19 @@ def test_a_dim_or_small_face_gets_the_emotion_a_person_sees(server, name, condit
     faces = analyze(server.url, condition(image))
     assert len(faces) == 1
     assert faces[0]["emotion"] == PHOTOS[name], faces[0]
+
+
+def test_every_face_of_a_group_photo_is_found_and_read_as_a_person_sees_it(server):
+    """Six people: five smiling at the back (faces about 100 px in a 2048-px
+    photo; the whole-image scan alone finds four or five), the selfie-taker
+    in front with a straight face."""
+    with open(shared_file("samples", "faces_group_selfie.jpg"), "rb") as photo:
+        response = requests.post(server.url + "/api/analyze", timeout=60,
+                                 files={"image": ("group.jpg", photo.read(), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    faces = sorted(response.json()["faces"], key=lambda face: face["box"][2])
+    assert len(faces) == 6, [face["box"] for face in faces]
+    assert [face["emotion"] for face in faces[:5]] == ["happy"] * 5
+    assert faces[5]["emotion"] == "neutral" and faces[5]["box"][2] > 300
+    lefts = sorted(face["box"][0] for face in faces[:5])
+    assert all(b - a > 150 for a, b in zip(lefts, lefts[1:]))  # five people, not one twice

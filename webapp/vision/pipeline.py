@@ -167,7 +167,7 @@ class Engine:
         detector sees the image as given; the classifier, its grey version."""
         with self.working():
             gray = to_gray(image)
-            detections = self.detector().detect(image)[:self.max_faces]
+            detections = self.detector().detect(image, tiles=True)[:self.max_faces]
             size = (gray.shape[1], gray.shape[0])
             answered = [(d, probs, stats)
                         for d, probs, stats in zip(detections, *self.classify(gray, detections))
