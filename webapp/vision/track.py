@@ -179,21 +179,22 @@ class Tracker:
         (a moving average, time constant `verdict_tau` seconds) must pass 2/3 to
         withhold a shown label, and fall below 1/3 to show a withheld one: a
         steady change shows within about 0.55 s at 0.5, scattered frames do not
-        make the label blink. A new face shows its first verdict at once."""
+        make the label blink. A new face shows its first verdict at once, its
+        share starting undecided (1/2), so that first frame does not hold."""
         withheld = verdict is not None
         if verdict is not None:
             track.last_reason = verdict
-        if track.withheld_share is None:
-            track.withheld_share = float(withheld)
+        if track.withheld_share is None:  # undecided, showing its first verdict
+            track.withheld_share, track.withholding = 0.5, withheld
         else:
             since = max(timestamp - track.verdict_at, 0.0)
             weight = 1.0 - math.exp(-since / self.verdict_tau) if self.verdict_tau > 0 else 1.0
             track.withheld_share += weight * (float(withheld) - track.withheld_share)
+            if track.withheld_share > 2 / 3:
+                track.withholding = True
+            elif track.withheld_share < 1 / 3:
+                track.withholding = False
         track.verdict_at = timestamp
-        if track.withheld_share > 2 / 3:
-            track.withholding = True
-        elif track.withheld_share < 1 / 3:
-            track.withholding = False
         return track.last_reason if track.withholding else None
 
     def match(self, boxes):
