@@ -158,7 +158,7 @@ def test_a_click_on_the_chart_seeks_the_player_to_the_frame_it_shows(browser, se
 
 def test_the_room_chart_counts_the_faces_in_view_and_shares_their_emotions(browser, server,
                                                                            tmp_path):
-    """A group photo held 2 s (five faces), then one person (2 s): the room chart's
+    """A group photo held 2 s (six faces), then one person (2 s): the room chart's
     figures are those of the results JSON, bin by bin."""
     group = os.path.join(SAMPLES_DIR, "faces_group_selfie.jpg")
     smiling = os.path.join(SAMPLES_DIR, "clip_smile_liveportrait_d19.mp4")
@@ -183,7 +183,8 @@ def test_the_room_chart_counts_the_faces_in_view_and_shares_their_emotions(brows
     expected_faces = [sum(1 for r in rows if first <= r["frame"] < first + per_bin)
                       / min(per_bin, frames - first) for first in range(0, frames, per_bin)]
     assert by_label["faces in view"] == pytest.approx(expected_faces, abs=1e-3)
-    assert max(expected_faces[:3]) >= 4 and expected_faces[-1] == pytest.approx(1, abs=0.2)
+    # all six people of the group photo (the video's full scans look in tiles too)
+    assert max(expected_faces[:3]) >= 5.9 and expected_faces[-1] == pytest.approx(1, abs=0.2)
     for index, faces in enumerate(expected_faces):
         shares = [by_label[label][index] for label in by_label if label != "faces in view"]
         assert sum(shares) == pytest.approx(1.0 if faces else 0.0, abs=1e-3)

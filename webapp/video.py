@@ -197,7 +197,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
     info.update(source_width=info["width"], source_height=info["height"], width=width,
                 height=height)
     max_frames = min(limits.max_frames, math.floor(limits.max_seconds * info["fps"] + 0.5))
-    session = engine.session(min_hits=2, people="video")
+    session = engine.session(min_hits=2, people="video", tiles=True)
     results = ResultsWriter(csv_path, json_path, summary_path)
     with tempfile.TemporaryFile() as decoder_log, tempfile.TemporaryFile() as encoder_log:
         decoder = subprocess.Popen(_decoder_command(input_path, width, height, limits),

@@ -204,7 +204,8 @@ class StreamSession:
     Detection on a schedule: a full-frame scan runs on the first frame,
     whenever no face is followed, when a followed face is not found again,
     and every `full_scan_every` frames to pick up new faces; in between, each
-    followed face is looked for only around where it was.
+    followed face is looked for only around where it was. With `tiles` (the
+    video jobs), a full scan of a large frame also looks in tiles, for small faces.
 
     A shot change (a cut in a video, a switch of camera) ends every track: no id
     passes from one shot to the next, even to a face where another's box was.
@@ -225,9 +226,10 @@ class StreamSession:
     Not thread-safe: one frame at a time per session.
     """
 
-    def __init__(self, engine, full_scan_every=10, views=None, people=None,
+    def __init__(self, engine, full_scan_every=10, views=None, people=None, tiles=False,
                  **tracker_options):
         self.engine = engine
+        self.tiles = tiles  # full scans of a large frame also in tiles (detect.py)
         self.people = People(engine.describer, people) if people else None
         self.full_scan_every = full_scan_every
         self.views = views
@@ -241,9 +243,9 @@ class StreamSession:
         detector = self.engine.detector()
         live_boxes = [[float(v) for v in t.box] for t in self.tracker.tracks if t.missed == 0]
         if not live_boxes:
-            return detector.detect(image)
+            return detector.detect(image, self.tiles)
         if self.frames % self.full_scan_every == 0:
-            found = detector.detect(image)
+            found = detector.detect(image, self.tiles)
             # A full scan can miss a face it found a moment ago: look for those near
             # where they were, so they keep their ids.
             missed = [box for box in live_boxes if all(iou(box, f.box) < 0.3 for f in found)]
@@ -251,7 +253,7 @@ class StreamSession:
             return drop_nested_detections([d for d in found if d is not None])
         found = [detector.detect_near(image, box) for box in live_boxes]
         if any(d is None for d in found):  # lost one: look everywhere
-            return detector.detect(image)
+            return detector.detect(image, self.tiles)
         return drop_nested_detections(found)
 
     def process(self, image, timestamp=None):
