@@ -11,7 +11,9 @@ full-range model (faces near and far) and follows a known face with the
 short-range model on a square around it, where the face fills half the
 square, as that model expects. It gives landmarks, which align the crops.
 `blazeface_short` uses the short-range model for full scans too (cheaper,
-but misses faces smaller than about a fifth of the frame).
+but misses faces smaller than about a fifth of the frame). A photo or a video
+frame of 768 pixels or more is also scanned in overlapping tiles, where its
+small faces show at twice the resolution (`tile_regions`).
 
 The Haar cascade (`haar`) ships inside opencv-python-headless 4.x. It runs
 on a downscaled, histogram-equalised copy of the frame: a webcam face is
@@ -195,7 +197,7 @@ class BlazeFaceDetector:
     def detect(self, image, tiles=False):
         """Faces in the whole image, largest first. Colour helps with small
         faces (5 of the 6 in the sample group photo, 2 in grey). With `tiles`
-        (a photo), an image of `tile_from` pixels or more is also scanned in
+        (a photo, a video job's full scans), an image of `tile_from` pixels or more is also scanned in
         overlapping tiles of half its long side, which see small faces at twice
         the resolution (all 6 of the group photo)."""
         min_side = min(image.shape[:2]) * self.min_face_fraction
