@@ -63,7 +63,8 @@ def letterbox(frame, width=640, height=480):
 
 
 def read_clip(name, width=640, height=480):
-    """All frames of a sample clip, letterboxed to width x height, and its fps."""
+    """All frames of a sample clip, letterboxed to width x height (width None:
+    as decoded), and its fps."""
     path = os.path.join(SAMPLES_DIR, name)
     if not os.path.isfile(path):
         return None, None
@@ -74,7 +75,7 @@ def read_clip(name, width=640, height=480):
         ok, frame = capture.read()
         if not ok:
             break
-        frames.append(letterbox(frame, width, height))
+        frames.append(frame if width is None else letterbox(frame, width, height))
     return frames, fps
 
 

@@ -22,21 +22,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLIPS, SAMPLES_DIR, cpu_summary  # noqa: E402
+from common import CLIPS, cpu_summary, read_clip  # noqa: E402
 
 from webapp.vision.pipeline import Engine  # noqa: E402
-
-
-def clip_frames(name):
-    capture = cv2.VideoCapture(os.path.join(SAMPLES_DIR, name))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames, fps
 
 
 def reference_labels(engine, frames, fps, hold):
@@ -125,7 +113,7 @@ def main():
     for model in args.models:
         engine = Engine(model)
         for clip in CLIPS:
-            frames, fps = clip_frames(clip)
+            frames, fps = read_clip(clip, width=None)
             frames, fps = frames[::args.every], fps / args.every
             reference = reference_labels(engine, frames, fps, args.hold)
             for margin, hold in settings:

@@ -8,18 +8,24 @@ from testkit.synthetic import scene
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
-    """An MP4 of a drawn face moving; with a 440 Hz tone when `audio`."""
-    silent = str(path) + ".silent.mp4"
-    writer = imageio_ffmpeg.write_frames(silent, size, pix_fmt_in="bgr24", fps=fps,
+def encoded(path, frames, size, fps):
+    """An H.264 MP4 of BGR frames of `size` (w, h), no audio."""
+    writer = imageio_ffmpeg.write_frames(str(path), size, pix_fmt_in="bgr24", fps=fps,
                                          codec="libx264", macro_block_size=2,
                                          ffmpeg_log_level="error")
     writer.send(None)
-    face = min(size) * 3 // 4
-    for i in range(frames):
-        left = size[0] // 10 + 2 * (i % 30)
-        writer.send(scene(*size, faces=((left, (size[1] - face) // 2, face),)))
+    for frame in frames:
+        writer.send(frame)
     writer.close()
+    return str(path)
+
+
+def drawn_clip(path, frames=30, fps=15, size=(320, 240), audio=True):
+    """An MP4 of a drawn face moving; with a 440 Hz tone when `audio`."""
+    face = min(size) * 3 // 4
+    moving = (scene(*size, faces=((size[0] // 10 + 2 * (i % 30), (size[1] - face) // 2, face),))
+              for i in range(frames))
+    silent = encoded(str(path) + ".silent.mp4", moving, size, fps)
     if not audio:
         return silent
     subprocess.run([FFMPEG, "-v", "error", "-y", "-i", silent, "-f", "lavfi", "-i",

@@ -4,13 +4,12 @@ import csv
 import io
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import requests
 
 from conftest import shared_file
-from testkit import videocheck
+from testkit import clips, videocheck
 from training.camera import dim
 
 PHOTOS = {"face_ckplus_happy_S124_007_00000024.png": "happy",
@@ -73,15 +72,10 @@ def dim_smiling_row(path, seconds=2.0, fps=15):
     canvas = np.full((360, 640, 3), 30, np.uint8)
     canvas[100:260] = row
     noise = np.random.default_rng(0)
-    writer = imageio_ffmpeg.write_frames(str(path), (640, 360), pix_fmt_in="bgr24", fps=fps,
-                                         codec="libx264", ffmpeg_log_level="error")
-    writer.send(None)
-    for index in range(int(seconds * fps)):
-        frame = np.roll(canvas, int(3 * np.sin(index / 5)), axis=1)
-        writer.send(np.clip(dim(frame) + noise.normal(0, 4, frame.shape), 0, 255)
-                    .astype(np.uint8))
-    writer.close()
-    return str(path)
+    swaying = (np.roll(canvas, int(3 * np.sin(index / 5)), axis=1)
+               for index in range(int(seconds * fps)))
+    return clips.encoded(path, (np.clip(dim(frame) + noise.normal(0, 4, frame.shape), 0, 255)
+                                .astype(np.uint8) for frame in swaying), (640, 360), fps)
 
 
 def test_a_dim_row_of_smiling_people_reads_happy_in_a_video_job(server, tmp_path):

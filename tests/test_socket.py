@@ -9,6 +9,7 @@ import pytest
 import socketio
 
 from conftest import shared_file
+from testkit import videocheck
 from testkit.synthetic import jpeg, no_face_scene, scene
 from webapp.vision.preprocess import EMOTIONS
 
@@ -206,13 +207,8 @@ def test_a_talking_face_does_not_blink_between_its_label_and_uncertain(sio):
     12.5 frames a second, what is drawn still changes between a label and
     "uncertain" only a few times in its 6.8 s (a frame-by-frame verdict blinked
     8 to 12 times)."""
-    capture = cv2.VideoCapture(shared_file("samples", "clip_talking_head_tps_driving.mp4"))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = list(videocheck.decoded_frames(
+        shared_file("samples", "clip_talking_head_tps_driving.mp4")))
     verdicts = []
     started = time.monotonic()
     for index, frame in enumerate(frames[::2]):
