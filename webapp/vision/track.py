@@ -9,10 +9,9 @@ The shown label also has hysteresis: it only changes when another emotion
 leads it by `switch_margin`, which stops one-frame flips. So has whether the
 label is withheld ("uncertain", `steady_verdict`): a face whose confidence
 hovers at the limit does not blink between its label and "uncertain". With
-`min_hits` > 1,
-a face is shown only once it has been seen in that many frames, which hides
-one-frame false detections (the video jobs use 2; the live stream shows a
-face at once).
+`min_hits` > 1, a face is shown only once it has been seen in that many
+frames, which hides one-frame false detections (the video jobs use 2; the live
+stream shows a face at once).
 
 Faces need not be classified on every frame: `due` says when a track's
 emotion is worth computing again (it is new, `classify_interval` seconds
@@ -38,6 +37,12 @@ def intersection(a, b):
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     return max(0.0, width) * max(0.0, height)
+
+
+def smoothing_weight(elapsed, time_constant):
+    """The weight of a new value in a moving average with this time constant
+    (seconds), `elapsed` seconds after the last: 1 with no smoothing."""
+    return 1.0 - math.exp(-elapsed / time_constant) if time_constant > 0 else 1.0
 
 
 def iou(a, b):
@@ -188,8 +193,8 @@ class Tracker:
             track.withheld_share, track.withholding = 0.5, withheld
         else:
             since = max(timestamp - track.verdict_at, 0.0)
-            weight = 1.0 - math.exp(-since / self.verdict_tau) if self.verdict_tau > 0 else 1.0
-            track.withheld_share += weight * (float(withheld) - track.withheld_share)
+            track.withheld_share += (smoothing_weight(since, self.verdict_tau)
+                                     * (float(withheld) - track.withheld_share))
             if track.withheld_share > 2 / 3:
                 track.withholding = True
             elif track.withheld_share < 1 / 3:
@@ -214,16 +219,15 @@ class Tracker:
 
     def _follow(self, track, box, probs, timestamp):
         elapsed = max(timestamp - track.last_seen, 0.0)
-        box_weight = 1.0 - math.exp(-elapsed / self.box_tau) if self.box_tau > 0 else 1.0
-        track.box += box_weight * (np.asarray(box, float) - track.box)
+        track.box += smoothing_weight(elapsed, self.box_tau) * (np.asarray(box, float) - track.box)
         track.last_seen = timestamp
         track.hits += 1
         track.missed = 0
         if probs is None:
             return
         since_classified = max(timestamp - track.classified_at, 0.0)
-        weight = 1.0 - math.exp(-since_classified / self.tau) if self.tau > 0 else 1.0
-        track.probabilities += weight * (np.asarray(probs, float) - track.probabilities)
+        track.probabilities += (smoothing_weight(since_classified, self.tau)
+                                * (np.asarray(probs, float) - track.probabilities))
         track.classified_at = timestamp
         track.classified_box = np.asarray(box, float)
         leader = int(np.argmax(track.probabilities))
