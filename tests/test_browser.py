@@ -381,7 +381,8 @@ def test_first_visit_says_to_press_start_camera(denying_browser, live_server):
     page = denying_browser.new_page()
     page.goto(live_server.url + "/")
     assert page.is_visible("#stage-hint")
-    assert "Start camera" in page.text_content("#stage-hint")
+    # as rendered: the words around the bold button name keep their spaces
+    assert "Press Start camera to begin" in page.inner_text("#stage-hint")
     assert "No face yet" not in page.text_content(".panel")
     page.close()
 

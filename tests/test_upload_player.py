@@ -241,7 +241,7 @@ def open_job(browser, server, job, errors, viewport=None):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     recent = json.dumps([{"id": job["id"], "token": job["token"], "name": "people.mp4",
-                          "created": 0}])
+                          "created": int(time.time() * 1000)}])
     page.add_init_script(f"try {{ localStorage.setItem('emotion-recent-jobs', {json.dumps(recent)}); }}"
                          " catch { /* a page without storage */ }")
     page.goto(server.url + "/upload")
