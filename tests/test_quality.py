@@ -94,6 +94,28 @@ def test_a_label_is_withheld_for_bad_quality_or_a_flat_answer():
     assert quality.trust(confident, None) is None
 
 
+def test_a_poor_picture_takes_the_blame_for_an_unsure_answer():
+    fair = np.array([0.05, 0.0, 0.05, 0.5, 0.05, 0.05, 0.3])  # backed on a good picture
+    unsure = np.array([0.15, 0.1, 0.15, 0.3, 0.1, 0.1, 0.1])   # backed on none
+    dim = {"score": 0.58, "reasons": [], "doubt": "flat"}
+    assert quality.trust(fair, {"score": 0.95, "reasons": [], "doubt": None}) is None
+    assert quality.trust(fair, dim) == "too little contrast to be sure"
+    assert quality.trust(unsure, dim) == "too little contrast to be sure"
+    # a fair picture that asks a little more of the answer does not take the blame
+    assert quality.trust(np.array([0.1, 0.1, 0.1, 0.36, 0.1, 0.1, 0.14]),
+                         {"score": 0.9, "reasons": [], "doubt": None}) == quality.AMBIGUOUS
+
+
+def test_a_poor_or_dim_picture_names_what_is_wrong_with_it():
+    box, frame = (100, 100, 200, 200), (640, 480)
+    flat = quality.assess((60.0, 1.7, 5000.0), box, None, frame)  # little contrast
+    assert flat["doubt"] == "flat" and flat["reasons"] == [] and 0.5 < flat["score"] < 0.6
+    dim = quality.assess((11.0, 3.0, 5000.0), box, None, frame)  # a dim room, the model copes
+    assert dim["doubt"] == "dark" and dim["score"] == 1.0
+    assert quality.assess((120.0, 30.0, 5000.0), box, None, frame)["doubt"] is None
+    # a dim face the model is sure of keeps its label
+    assert quality.trust(np.array([0.05, 0, 0.05, 0.8, 0.05, 0, 0.05]), dim) is None
+    assert quality.trust(np.full(7, 1 / 7), dim) == "too dark to be sure"
 def test_a_dim_face_is_read_and_one_nearly_black_is_answered_uncertain_with_its_scores():
     image = cv2.imread(shared_file("samples", "face_ckplus_happy_S124_007_00000024.png"))
     engine = Engine()

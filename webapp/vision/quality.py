@@ -56,6 +56,16 @@ CAUTION = 0.75
 REASONS = {"small": "too small", "turned": "turned away", "dark": "too dark",
            "flat": "too flat", "blurred": "blurred", "outside": "partly outside the frame"}
 AMBIGUOUS = "ambiguous expression"
+# What a person would blame for an answer too unsure to give, when it is the picture
+# rather than the face: a picture this poor (its weakest measure under 1.5 times its
+# limit), or a crop this dim (its mean grey level; the issue's dim light brings a face
+# of mean 128 to about 33). A smile in a nearly dark room is "too dark to be sure",
+# not an ambiguous expression. The names only explain: when to withhold is unchanged.
+POOR_PICTURE = 0.75
+DIM_LUMINANCE = 40.0
+DOUBTS = {"small": "too small to be sure", "turned": "too turned away to be sure",
+          "dark": "too dark to be sure", "flat": "too little contrast to be sure",
+          "blurred": "too blurred to be sure", "outside": "too far out of frame to be sure"}
 
 
 def _rotated(points, degrees, about):
@@ -129,12 +139,17 @@ def measures(crop_stats, box, keypoints, frame_size, pose=None):
 
 
 def assess(crop_stats, box, keypoints, frame_size, pose=None):
-    """{"score": 0..1, "reasons": [...]}: the score is the worst measure's (below
-    0.5 means past a limit), the reasons those past their limits, in the order of
-    REASONS (a dark face is flat too: "too dark" comes first)."""
+    """{"score": 0..1, "reasons": [...], "doubt": name or None}: the score is the
+    worst measure's (below 0.5 means past a limit), the reasons those past their
+    limits, in the order of REASONS (a dark face is flat too: "too dark" comes
+    first), and doubt what is wrong with a poor or dim picture (a key of DOUBTS)."""
     scores = measures(crop_stats, box, keypoints, frame_size, pose)
-    return {"score": round(min(scores.values()), 3),
-            "reasons": [text for name, text in REASONS.items() if scores[name] < 0.5]}
+    weakest = min(REASONS, key=lambda name: scores[name])
+    doubt = (weakest if scores[weakest] < POOR_PICTURE
+             else "dark" if crop_stats[0] < DIM_LUMINANCE else None)
+    return {"score": round(float(scores[weakest]), 3),
+            "reasons": [text for name, text in REASONS.items() if scores[name] < 0.5],
+            "doubt": doubt}
 
 
 def attending(pose):
@@ -152,10 +167,14 @@ def confidence_needed(quality):
 
 def trust(probabilities, quality):
     """None when the label can be given, else why it is withheld: the first
-    quality reason, or an ambiguous expression (top probability too low for the
-    picture's quality)."""
+    quality reason; or, when the top probability is too low for the picture's
+    quality, what is wrong with the picture (DOUBTS) if anything, else an
+    ambiguous expression."""
     if quality and quality["reasons"]:
         return quality["reasons"][0]
-    if float(np.max(probabilities)) < confidence_needed(quality):
-        return AMBIGUOUS
-    return None
+    top = float(np.max(probabilities))
+    if top >= confidence_needed(quality):
+        return None
+    if quality and quality.get("doubt"):
+        return DOUBTS[quality["doubt"]]
+    return AMBIGUOUS
