@@ -514,6 +514,43 @@ def test_a_proxy_error_page_for_a_photo_shows_an_error_and_the_page_stays_usable
     page.close()
 
 
+def test_a_group_photos_labels_are_readable_and_cover_no_other_face(browser, live_server):
+    """The group photo (six people, five faces of about 100 px in 2048 px) on the
+    upload page: inside every face's box the annotated picture is the photo itself,
+    no label painted over it; each label is written near its own face."""
+    import base64
+
+    import cv2
+    import numpy as np
+    import requests
+
+    path = os.path.join(SAMPLES_DIR, "faces_group_selfie.jpg")
+    if not os.path.isfile(path):
+        pytest.skip(f"{path} is not available: the shared sample folder is not beside the repository")
+    errors = []
+    page = open_upload_page(browser, live_server, errors)
+    page.set_input_files("#file", path)
+    page.wait_for_selector("#photo-result:not([hidden])", timeout=60_000)
+    assert page.text_content("#job-status") == "6 face(s)"
+    with open(path, "rb") as f:  # the same answer the page drew (one model, one photo)
+        faces = requests.post(live_server.url + "/api/analyze", timeout=60,
+                              files={"image": ("group.jpg", f.read(), "image/jpeg")}).json()["faces"]
+    assert len(faces) == 6
+    png = page.evaluate("document.getElementById('photo-canvas').toDataURL('image/png').split(',')[1]")
+    drawn = cv2.imdecode(np.frombuffer(base64.b64decode(png), np.uint8), cv2.IMREAD_COLOR)
+    photo = cv2.imread(path)
+    assert drawn.shape == photo.shape
+    line = max(2, round(min(photo.shape[:2]) / 240))
+    for face in faces:
+        x, y, w, h = face["box"]
+        inside = (slice(y + line, y + h - line), slice(x + line, x + w - line))
+        changed = np.abs(drawn[inside].astype(int) - photo[inside]).max(axis=2) > 60
+        assert changed.mean() < 0.02, (face["id"], face["box"], changed.mean())
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, "photo-group.png"), full_page=True)
+    assert errors == []
+    page.close()
+
+
 def test_a_proxy_error_page_for_a_video_shows_an_error_and_the_page_stays_usable(
         browser, live_server, upload_clip):
     errors = []

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, RESULT_COLUMNS, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, UNCERTAIN_COLOUR, RESULT_COLUMNS, faceLabel, faceColour, placeTags } = window.EMOTION_UI;
   const { $, showMessage } = window.COMMON;
   const { REPORT, REVIEW } = window;
   const MAX_FPS = 25;
@@ -373,21 +373,21 @@
     const map = frameToStage(result.frame, width, height);
     context.font = "600 16px system-ui, sans-serif";
     context.textBaseline = "bottom";
-    for (const face of result.faces) {
-      const [x, y, w, h] = face.box;
-      const left = map.x(x, w);
-      const top = map.y(y);
-      const colour = faceColour(face);
+    const boxes = result.faces.map(({ box: [x, y, w, h] }) => [map.x(x, w), map.y(y), w * map.scale, h * map.scale]);
+    const labels = result.faces.map(faceLabel);
+    const tags = placeTags(boxes, labels.map((label) => [context.measureText(label).width + 10, 24]), [width, height]);
+    result.faces.forEach((face, i) => {
       context.lineWidth = 3;
-      context.strokeStyle = colour;
-      context.strokeRect(left, top, w * map.scale, h * map.scale);
-      const label = faceLabel(face);
-      const labelWidth = context.measureText(label).width + 10;
-      context.fillStyle = colour;
-      context.fillRect(left - 1.5, top - 24, labelWidth, 24);
+      context.strokeStyle = faceColour(face);
+      context.strokeRect(...boxes[i]);
+    });
+    result.faces.forEach((face, i) => {
+      const [left, top] = tags[i];
+      context.fillStyle = faceColour(face);
+      context.fillRect(left, top, context.measureText(labels[i]).width + 10, 24);
       context.fillStyle = "#00131d";
-      context.fillText(label, left + 4, top - 4);
-    }
+      context.fillText(labels[i], left + 5, top + 20);
+    });
   }
 
   function sizeCanvas(canvas) {

@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour } = window.EMOTION_UI;
+  const { EMOTIONS, EMOTION_COLOURS, faceLabel, faceColour, placeTags } = window.EMOTION_UI;
   const { $, showMessage, errorMessage, fetchJSON } = window.COMMON;
   const { REPORT, REVIEW } = window;
   const RECENT_KEY = "emotion-recent-jobs";
@@ -321,19 +321,27 @@
     context.drawImage(image, 0, 0);
     const line = Math.max(2, Math.round(Math.min(image.width, image.height) / 240));
     context.lineWidth = line;
-    context.font = `600 ${line * 8}px system-ui, sans-serif`;
     context.textBaseline = "bottom";
+    // a small face's label is written smaller (down to 12 px), placed off the other faces
+    const fonts = body.faces.map((face) => Math.round(Math.max(12, Math.min(line * 8, face.box[2] / 4.5))));
+    const labels = body.faces.map((face) => `${face.id}: ${faceLabel(face)}`);
+    const sizes = labels.map((label, i) => {
+      context.font = `600 ${fonts[i]}px system-ui, sans-serif`;
+      return [context.measureText(label).width + fonts[i] / 4, fonts[i] * 1.25];
+    });
+    const tags = placeTags(body.faces.map((face) => face.box), sizes, [image.width, image.height]);
     for (const face of body.faces) {
-      const [x, y, w, h] = face.box;
-      const colour = faceColour(face);
-      context.strokeStyle = colour;
-      context.strokeRect(x, y, w, h);
-      const label = `${face.id}: ${faceLabel(face)}`;
-      context.fillStyle = colour;
-      context.fillRect(x, y - line * 10, context.measureText(label).width + line * 2, line * 10);
-      context.fillStyle = "#00131d";
-      context.fillText(label, x + line, y - line);
+      context.strokeStyle = faceColour(face);
+      context.strokeRect(...face.box);
     }
+    body.faces.forEach((face, i) => {
+      const [left, top] = tags[i];
+      context.fillStyle = faceColour(face);
+      context.fillRect(left, top, ...sizes[i]);
+      context.font = `600 ${fonts[i]}px system-ui, sans-serif`;
+      context.fillStyle = "#00131d";
+      context.fillText(labels[i], left + fonts[i] / 8, top + fonts[i] * 1.15);
+    });
     $("photo-result").hidden = false;
     $("job-status").textContent = `${body.faces.length} face(s)`;
     const stem = fileStem(file.name);

@@ -22,21 +22,62 @@ def face_label(face):
     return f"{person}: {face['emotion']} {face['confidence'] * 100:.0f}%"
 
 
+def overlap(a, b):
+    """Area shared by two (x, y, w, h) rectangles."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, width) * max(0, height)
+
+
+def place_tags(boxes, sizes, frame_size):
+    """Where each face's label tag goes, (x, y) of its top-left corner: above its
+    box, else below it, else inside its top, left- or right-aligned, kept in the
+    frame: the first place that covers no other face and no tag placed before
+    (else the one covering least). A crowd's labels stay off each other's faces.
+    `sizes` are the tags' (width, height), `frame_size` the frame's (width, height).
+    The pages place theirs the same way (static/js/emotions.js: placeTags)."""
+    width, height = frame_size
+    placed = []
+    for index, ((x, y, w, h), (tag_w, tag_h)) in enumerate(zip(boxes, sizes)):
+        candidates = [(left, top) for top in (y - tag_h, y + h, y) for left in (x, x + w - tag_w)]
+        others = [box for i, box in enumerate(boxes) if i != index]
+        best = None
+        for left, top in candidates:
+            left = min(max(0, left), max(0, width - tag_w))
+            top = min(max(0, top), max(0, height - tag_h))
+            tag = (left, top, tag_w, tag_h)
+            covered = sum(overlap(tag, other) for other in others + placed)
+            if best is None or covered < best[0]:
+                best = (covered, tag)
+            if covered == 0:
+                break
+        placed.append(best[1])
+    return [(tag[0], tag[1]) for tag in placed]
+
+
 def draw_faces(frame, faces):
     """Draw each face of a result onto `frame` in place, and return it: a box
     and a label in the face's colour, in grey with the reason where the label
-    is withheld."""
+    is withheld. A small face's label is written smaller (down to a readable
+    size), and placed off the other faces (place_tags)."""
     thickness = max(2, round(min(frame.shape[:2]) / 240))
-    font_scale = max(0.5, min(frame.shape[:2]) / 900)
+    frame_scale = max(0.5, min(frame.shape[:2]) / 900)
+    tags = []
+    for face in faces:
+        scale = max(0.4, min(frame_scale, face["box"][2] / 120))
+        weight = thickness // 2 + 1 if scale >= 0.6 else 1
+        (text_w, text_h), baseline = cv2.getTextSize(face_label(face), cv2.FONT_HERSHEY_SIMPLEX,
+                                                     scale, weight)
+        tags.append((scale, weight, text_h, (text_w + 6, text_h + baseline + 4)))
+    corners = place_tags([face["box"] for face in faces], [tag[3] for tag in tags],
+                         (frame.shape[1], frame.shape[0]))
     for face in faces:
         x, y, w, h = face["box"]
         colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
         cv2.rectangle(frame, (x, y), (x + w, y + h), colour, thickness)
-        label = face_label(face)
-        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                                                     thickness // 2 + 1)
-        top = max(0, y - text_h - baseline - 4)
-        cv2.rectangle(frame, (x, top), (x + text_w + 6, top + text_h + baseline + 4), colour, -1)
-        cv2.putText(frame, label, (x + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    (29, 19, 0), thickness // 2 + 1, cv2.LINE_AA)
+    for face, (scale, weight, text_h, (tag_w, tag_h)), (left, top) in zip(faces, tags, corners):
+        colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
+        cv2.rectangle(frame, (left, top), (left + tag_w, top + tag_h), colour, -1)
+        cv2.putText(frame, face_label(face), (left + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (29, 19, 0), weight, cv2.LINE_AA)
     return frame
