@@ -375,7 +375,8 @@
     context.textBaseline = "bottom";
     const boxes = result.faces.map(({ box: [x, y, w, h] }) => [map.x(x, w), map.y(y), w * map.scale, h * map.scale]);
     const labels = result.faces.map(faceLabel);
-    const tags = placeTags(boxes, labels.map((label) => [context.measureText(label).width + 10, 24]), [width, height]);
+    const sizes = labels.map((label) => [context.measureText(label).width + 10, 24]);
+    const tags = placeTags(boxes, sizes, [width, height]);
     result.faces.forEach((face, i) => {
       context.lineWidth = 3;
       context.strokeStyle = faceColour(face);
@@ -384,7 +385,7 @@
     result.faces.forEach((face, i) => {
       const [left, top] = tags[i];
       context.fillStyle = faceColour(face);
-      context.fillRect(left, top, context.measureText(labels[i]).width + 10, 24);
+      context.fillRect(left, top, ...sizes[i]);
       context.fillStyle = "#00131d";
       context.fillText(labels[i], left + 5, top + 20);
     });

@@ -3,6 +3,7 @@
 import cv2
 
 from webapp.vision.palette import FACE_COLOURS, UNCERTAIN_COLOUR, bgr
+from webapp.vision.track import intersection
 
 FACE_COLOURS_BGR = [bgr(colour) for colour in FACE_COLOURS]
 UNCERTAIN_BGR = bgr(UNCERTAIN_COLOUR)
@@ -22,13 +23,6 @@ def face_label(face):
     return f"{person}: {face['emotion']} {face['confidence'] * 100:.0f}%"
 
 
-def overlap(a, b):
-    """Area shared by two (x, y, w, h) rectangles."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return max(0, width) * max(0, height)
-
-
 def place_tags(boxes, sizes, frame_size):
     """Where each face's label tag goes, (x, y) of its top-left corner: above its
     box, else below it, else inside its top, left- or right-aligned, kept in the
@@ -46,7 +40,7 @@ def place_tags(boxes, sizes, frame_size):
             left = min(max(0, left), max(0, width - tag_w))
             top = min(max(0, top), max(0, height - tag_h))
             tag = (left, top, tag_w, tag_h)
-            covered = sum(overlap(tag, other) for other in others + placed)
+            covered = sum(intersection(tag, other) for other in others + placed)
             if best is None or covered < best[0]:
                 best = (covered, tag)
             if covered == 0:
@@ -64,20 +58,19 @@ def draw_faces(frame, faces):
     frame_scale = max(0.5, min(frame.shape[:2]) / 900)
     tags = []
     for face in faces:
+        label = face_label(face)
+        colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
         scale = max(0.4, min(frame_scale, face["box"][2] / 120))
         weight = thickness // 2 + 1 if scale >= 0.6 else 1
-        (text_w, text_h), baseline = cv2.getTextSize(face_label(face), cv2.FONT_HERSHEY_SIMPLEX,
-                                                     scale, weight)
-        tags.append((scale, weight, text_h, (text_w + 6, text_h + baseline + 4)))
-    corners = place_tags([face["box"] for face in faces], [tag[3] for tag in tags],
+        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        tags.append((label, colour, scale, weight, text_h, (text_w + 6, text_h + baseline + 4)))
+    corners = place_tags([face["box"] for face in faces], [tag[-1] for tag in tags],
                          (frame.shape[1], frame.shape[0]))
-    for face in faces:
+    for face, (_, colour, *_) in zip(faces, tags):
         x, y, w, h = face["box"]
-        colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
         cv2.rectangle(frame, (x, y), (x + w, y + h), colour, thickness)
-    for face, (scale, weight, text_h, (tag_w, tag_h)), (left, top) in zip(faces, tags, corners):
-        colour = UNCERTAIN_BGR if face.get("uncertain") else face_colour(face["id"])
+    for (label, colour, scale, weight, text_h, (tag_w, tag_h)), (left, top) in zip(tags, corners):
         cv2.rectangle(frame, (left, top), (left + tag_w, top + tag_h), colour, -1)
-        cv2.putText(frame, face_label(face), (left + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.putText(frame, label, (left + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (29, 19, 0), weight, cv2.LINE_AA)
     return frame
