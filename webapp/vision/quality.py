@@ -59,8 +59,9 @@ AMBIGUOUS = "ambiguous expression"
 # What a person would blame for an answer too unsure to give, when it is the picture
 # rather than the face: a picture this poor (its weakest measure under 1.5 times its
 # limit), or a crop this dim (its mean grey level; the dim light brings a face
-# of mean 128 to about 33, a lighter one of 160 to about 50). A smile in a nearly dark room is "too dark to be sure",
-# not an ambiguous expression. The names only explain: when to withhold is unchanged.
+# of mean 128 to about 33, a lighter one of 160 to about 50). A smile in a nearly
+# dark room is "too dark to be sure", not an ambiguous expression. The names only
+# explain: when to withhold is unchanged.
 POOR_PICTURE = 0.75
 DIM_LUMINANCE = 50.0
 DOUBTS = {"small": "too small to be sure", "turned": "too turned away to be sure",
