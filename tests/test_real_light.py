@@ -1,5 +1,6 @@
 """The model as users meet it: sample photos made dim and small, sent to the real
 server's POST /api/analyze, answered with the emotion a person sees."""
+import collections
 import csv
 import io
 import subprocess
@@ -97,26 +98,42 @@ def test_a_dim_row_of_smiling_people_reads_happy_in_a_video_job(server, tmp_path
     assert sum(label != "happy" for label in labelled) <= 0.1 * len(labelled), labelled
 
 
-def test_a_smile_in_a_nearly_dark_room_is_held_back_for_the_picture_in_a_video_job(server, tmp_path):
-    """The smile clip with 6% of its light: the face is followed and mostly read
-    happy (190 of 249 face-frames, 40 neutral); where its label is held back the
-    reason is the picture's ("too dark to be sure"), not an "ambiguous expression";
-    no face is given an emotion the clip does not show."""
-    clip = str(tmp_path / "dark.mp4")
-    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-i",
-                    shared_file("samples", "clip_smile_liveportrait_d19.mp4"),
-                    "-vf", "lutyuv=y=16+(val-16)*0.06", "-an", "-c:v", "libx264", clip], check=True)
+def emotions_by_frame(server, clip, tmp_path):
+    """The video job's CSV rows of a one-face clip, by frame number."""
     status, body = videocheck.upload(server.url, clip)
     assert status == 202, body
     assert videocheck.wait_finished(server.url, body["id"])["status"] == "done"
     _, csv_text, _ = videocheck.download_results(server.url, body["id"], tmp_path)
-    rows = list(csv.DictReader(io.StringIO(csv_text)))
-    assert len(rows) >= 0.9 * len({row["frame"] for row in rows}) and len(rows) >= 200
-    withheld = [row["reasons"] for row in rows if row["emotion"] == "uncertain"]
+    return {row["frame"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+
+
+def test_a_smile_in_a_nearly_dark_room_reads_as_it_does_in_light(server, tmp_path):
+    """The smile clip (a face at rest that smiles and grins in turn) with 6% of its
+    light, through the real server's video job: the face is followed; where a label
+    is given it is mostly the one the same frame gets in the clip's own light (the
+    shipped model: 114 of 187 frames, never neutral for a lit grin; the model before
+    it read the dark clip happy on 190 of 249 frames, where the lit clip reads
+    mostly neutral, and agreed on 90 of 230); where a label
+    is held back the reason is the picture's ("too dark to be sure"), not an
+    "ambiguous expression"; no frame is given an emotion the clip does not show."""
+    lit = emotions_by_frame(server, shared_file("samples", "clip_smile_liveportrait_d19.mp4"),
+                            tmp_path)
+    clip = str(tmp_path / "dark.mp4")
+    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-i",
+                    shared_file("samples", "clip_smile_liveportrait_d19.mp4"),
+                    "-vf", "lutyuv=y=16+(val-16)*0.06", "-an", "-c:v", "libx264", clip], check=True)
+    dark = emotions_by_frame(server, clip, tmp_path)
+    assert len(dark) >= 200 and len(lit) >= 200
+    withheld = [row["reasons"] for row in dark.values() if row["emotion"] == "uncertain"]
     assert withheld, "some frames of the darkest stretch should be held back"
     picture = (*quality.REASONS.values(), *quality.DOUBTS.values())
     assert all(any(reason in reasons for reason in picture) for reasons in withheld), withheld
     assert quality.AMBIGUOUS not in " ".join(withheld)
-    labels = [row["emotion"] for row in rows]
-    assert set(labels) <= {"uncertain", "happy", "neutral"}
-    assert labels.count("happy") >= 0.5 * len(labels)
+    labels = [row["emotion"] for row in dark.values()]
+    assert set(labels) <= {"uncertain", "happy", "neutral"}, collections.Counter(labels)
+    both = [(lit[frame]["emotion"], row["emotion"]) for frame, row in dark.items()
+            if frame in lit and "uncertain" not in (row["emotion"], lit[frame]["emotion"])]
+    assert len(both) >= 0.5 * len(dark)
+    agreed = sum(in_light == in_dark for in_light, in_dark in both)
+    assert agreed >= 0.55 * len(both), (agreed, len(both), collections.Counter(both))
+    assert {"happy", "neutral"} <= set(labels), collections.Counter(labels)
