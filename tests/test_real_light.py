@@ -81,16 +81,20 @@ def dim_smiling_row(path, seconds=2.0, fps=15):
                                 .astype(np.uint8) for frame in swaying), (640, 360), fps)
 
 
-def test_a_dim_row_of_smiling_people_reads_happy_in_a_video_job(server, tmp_path):
-    """Every face found in most frames, and the faces given a label read happy
-    (at most a tenth of them otherwise). The shipped model: 145 face-frames of
-    145 happy; the two models before it, 129 and 116 happy, the rest uncertain."""
-    clip = dim_smiling_row(tmp_path / "row.mp4")
+def job_rows(server, clip, tmp_path):
+    """The CSV rows of a video job of `clip` through the real server, once it is done."""
     status, body = videocheck.upload(server.url, clip)
     assert status == 202, body
     assert videocheck.wait_finished(server.url, body["id"])["status"] == "done"
     _, csv_text, _ = videocheck.download_results(server.url, body["id"], tmp_path)
-    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    return list(csv.DictReader(io.StringIO(csv_text)))
+
+
+def test_a_dim_row_of_smiling_people_reads_happy_in_a_video_job(server, tmp_path):
+    """Every face found in most frames, and the faces given a label read happy
+    (at most a tenth of them otherwise). The shipped model: 145 face-frames of
+    145 happy; the two models before it, 129 and 116 happy, the rest uncertain."""
+    rows = job_rows(server, dim_smiling_row(tmp_path / "row.mp4"), tmp_path)
     frames = len({row["frame"] for row in rows})
     assert len(rows) >= 0.8 * 5 * frames and frames >= 25
     labelled = [row["emotion"] for row in rows if row["emotion"] != "uncertain"]
@@ -98,31 +102,21 @@ def test_a_dim_row_of_smiling_people_reads_happy_in_a_video_job(server, tmp_path
     assert sum(label != "happy" for label in labelled) <= 0.1 * len(labelled), labelled
 
 
-def emotions_by_frame(server, clip, tmp_path):
-    """The video job's CSV rows of a one-face clip, by frame number."""
-    status, body = videocheck.upload(server.url, clip)
-    assert status == 202, body
-    assert videocheck.wait_finished(server.url, body["id"])["status"] == "done"
-    _, csv_text, _ = videocheck.download_results(server.url, body["id"], tmp_path)
-    return {row["frame"]: row for row in csv.DictReader(io.StringIO(csv_text))}
-
-
 def test_a_smile_in_a_nearly_dark_room_reads_as_it_does_in_light(server, tmp_path):
     """The smile clip (a face at rest that smiles and grins in turn) with 6% of its
     light, through the real server's video job: the face is followed; where a label
     is given it is mostly the one the same frame gets in the clip's own light (the
     shipped model: 114 of 187 frames, never neutral for a lit grin; the model before
-    it read the dark clip happy on 190 of 249 frames, where the lit clip reads
-    mostly neutral, and agreed on 90 of 230); where a label
-    is held back the reason is the picture's ("too dark to be sure"), not an
-    "ambiguous expression"; no frame is given an emotion the clip does not show."""
-    lit = emotions_by_frame(server, shared_file("samples", "clip_smile_liveportrait_d19.mp4"),
-                            tmp_path)
+    it read the dark clip happy on 190 of 249 frames, where the lit clip reads mostly
+    neutral, and agreed on 90 of 230); where a label is held back the reason is the
+    picture's ("too dark to be sure"), not an "ambiguous expression"; no frame is
+    given an emotion the clip does not show."""
+    smile = shared_file("samples", "clip_smile_liveportrait_d19.mp4")
     clip = str(tmp_path / "dark.mp4")
-    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-i",
-                    shared_file("samples", "clip_smile_liveportrait_d19.mp4"),
+    subprocess.run([clips.FFMPEG, "-v", "error", "-y", "-i", smile,
                     "-vf", "lutyuv=y=16+(val-16)*0.06", "-an", "-c:v", "libx264", clip], check=True)
-    dark = emotions_by_frame(server, clip, tmp_path)
+    lit = {row["frame"]: row for row in job_rows(server, smile, tmp_path)}
+    dark = {row["frame"]: row for row in job_rows(server, clip, tmp_path)}
     assert len(dark) >= 200 and len(lit) >= 200
     withheld = [row["reasons"] for row in dark.values() if row["emotion"] == "uncertain"]
     assert withheld, "some frames of the darkest stretch should be held back"
