@@ -198,3 +198,39 @@ def test_real_clip_round_trip(engine, tmp_path):
     assert clips.stream_codecs(output) == ["h264", "aac"]
     frames_with_face = {r["frame"] for r in videocheck.read_csv_rows(str(tmp_path / "r.csv"))}
     assert len(frames_with_face) >= 0.95 * 169
+
+
+class _SinkLeavingATail:
+    """Writes each frame in two parts, so its last bytes wait in the pipe's buffer,
+    as a write a signal cut short leaves them."""
+
+    def __init__(self, write):
+        def put(item):
+            data = item.data.cast("B")
+            write(data[:-64])
+            write(data[-64:])
+
+        self.put = put
+        self.close = self.abandon = lambda: None
+
+
+@pytest.mark.parametrize("ending", ["stop", "cancel"])
+def test_bytes_left_for_a_killed_encoder_do_not_hide_why_processing_ended(
+        engine, drawn_clip, tmp_path, monkeypatch, ending):
+    import threading
+
+    _, source = drawn_clip
+    monkeypatch.setattr(video, "_InlineSink", _SinkLeavingATail)
+    stop, progress = threading.Event(), []
+
+    def on_progress(done, total):
+        progress.append(done)
+        if done == 3 and ending == "stop":
+            stop.set()
+
+    expected = video.Interrupted if ending == "stop" else video.Cancelled
+    with pytest.raises(expected):
+        video.annotate(engine, source, str(tmp_path / "out.mp4"), on_progress=on_progress,
+                       should_cancel=lambda: ending == "cancel" and len(progress) >= 3,
+                       stop=stop, overlap=False)
+    assert progress == [1, 2, 3]

@@ -242,12 +242,7 @@ def annotate(engine, input_path, output_path, csv_path=None, on_progress=None,
             else:
                 results.close(None)
             for process in (decoder, encoder):
-                if process.poll() is None:
-                    process.kill()
-                process.wait()
-                for pipe in (process.stdin, process.stdout):
-                    if pipe is not None:
-                        pipe.close()
+                _end(process)
     if done == 0:
         raise VideoError("no frame could be decoded")
     return info
@@ -322,6 +317,19 @@ def _raw_frames(pipe, shape, buffers=3 * QUEUE_FRAMES):
         if got < view.nbytes:  # end of stream (a partial frame cannot happen with ffmpeg)
             return
         yield frame
+
+
+def _end(process):
+    """Kill an ffmpeg process if it still runs and close its pipes. Bytes still
+    buffered for a killed encoder are dropped: the error their flush raises
+    would hide why processing ended (a stop, a cancel, a limit)."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            with contextlib.suppress(BrokenPipeError):
+                pipe.close()
 
 
 def _finish(process, log_file, message, error_type):
