@@ -51,7 +51,8 @@ def single_network(tmp_path_factory):
     first = (card.get("members") or [card])[0]
     shutil.copy(os.path.join(models, first.get("file", "emotion.tflite")),
                 folder / "emotion.tflite")
-    single = {key: value for key, value in card.items() if key not in ("members", "combine")}
+    single = {key: value for key, value in card.items()
+              if key not in ("members", "combine", "temperature", "temperature_note")}
     single.update({key: first[key] for key in ("architecture", "parameters", "weights")
                    if key in first})
     single.update(crop_normalisation=first.get("crop_normalisation", "none"),

@@ -182,3 +182,24 @@ def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path, single_
     one_at_a_time = [both.predict(crop, views=1, first_views=[k])[0] for k in range(8)]
     assert not np.allclose(one_at_a_time[0], one_at_a_time[1], atol=1e-3)  # other member
     assert np.allclose(np.mean(one_at_a_time, axis=0), both.predict(crop)[0], atol=1e-5)
+
+
+def test_the_cards_temperature_sharpens_each_answer_and_keeps_its_label(tmp_path,
+                                                                       single_network):
+    member = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]}
+    folders = [tmp_path / name for name in ("plain", "sharp")]
+    for folder in folders:
+        folder.mkdir()
+    plain = EmotionClassifier(members_model(folders[0], [member], single_network))
+    sharp_path = members_model(folders[1], [member], single_network)
+    card = json.loads((folders[1] / "emotion.json").read_text())
+    (folders[1] / "emotion.json").write_text(json.dumps({**card, "temperature": 0.5}))
+    sharp = EmotionClassifier(sharp_path)
+    crops = list(np.random.default_rng(7).integers(0, 255, (4, *INPUT_SIZE), dtype=np.uint8))
+    before, after = plain.predict(crops), sharp.predict(crops)
+    squared = before.astype(np.float64) ** 2
+    assert np.allclose(after, squared / squared.sum(axis=1, keepdims=True), atol=1e-5)
+    assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+    assert (after.max(axis=1) > before.max(axis=1)).all()
+    assert np.allclose(EmotionClassifier(sharp_path, temperature=1.0).predict(crops), before,
+                       atol=1e-6)

@@ -892,3 +892,47 @@ def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_pat
     assert np.allclose(evaluate.predict_split(path, faces, (1.0, 1.05)), served, atol=1e-6)
     alone = EmotionClassifier(shipped).predict(list(faces))
     assert not np.allclose(served, alone, atol=1e-3)
+
+
+def test_a_fitted_temperature_makes_an_under_confident_model_say_how_often_it_is_right():
+    from training.calibrate import fit_temperature
+    from training.metrics import expected_calibration_error
+    from webapp.vision.preprocess import with_temperature
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 7, 4000)
+    logits = rng.normal(0, 1, (4000, 7))
+    logits[np.arange(4000), labels] += 2.0
+    # The true label's score is drawn from N(2, 1), the others' from N(0, 1): the
+    # exact posterior is softmax(2 * logits), a model calibrated by construction.
+    calibrated = np.exp(2 * logits) / np.exp(2 * logits).sum(axis=1, keepdims=True)
+    timid = with_temperature(calibrated, 2.0)  # the same answers, half as sure
+    temperature = fit_temperature(timid, labels)
+    assert 0.4 <= temperature <= 0.6
+    before = expected_calibration_error(timid, labels)
+    after = expected_calibration_error(with_temperature(timid, temperature), labels)
+    assert before > 0.1 and after < 0.04
+
+
+def test_calibration_writes_a_temperature_that_evaluate_and_the_server_then_apply(
+        tmp_path, tiny_csv, single_network, capsys):
+    import shutil
+
+    from training import calibrate, evaluate
+    from webapp.vision.classify import EmotionClassifier
+    from webapp.vision.preprocess import with_temperature
+
+    path = str(tmp_path / "emotion.tflite")
+    shutil.copy(single_network, path)
+    shutil.copy(single_network.replace(".tflite", ".json"), tmp_path / "emotion.json")
+    faces = np.random.default_rng(8).integers(0, 256, (6, 48, 48)).astype(np.uint8)
+    before = evaluate.predict_split(path, faces, (1.0, 1.05))
+    calibrate.main([path, "--data", tiny_csv])
+    assert "calibration error" in capsys.readouterr().out
+    card = json.loads((tmp_path / "emotion.json").read_text())
+    temperature = card["temperature"]
+    assert 0.3 <= temperature <= 2.0 and temperature != 1.0
+    assert "PublicTest" in card["temperature_note"]
+    expected = with_temperature(before, temperature)
+    assert np.allclose(evaluate.predict_split(path, faces, (1.0, 1.05)), expected, atol=1e-5)
+    assert np.allclose(EmotionClassifier(path).predict(list(faces)), expected, atol=1e-5)

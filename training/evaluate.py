@@ -18,7 +18,8 @@ import numpy as np
 
 from training import camera, data, metrics, served
 from training.predict import model_light, predict
-from webapp.vision.preprocess import EMOTIONS, TTA_ZOOMS, normalize, normalize_light, tta_views
+from webapp.vision.preprocess import (EMOTIONS, TTA_ZOOMS, normalize, normalize_light,
+                                      tta_views, with_temperature)
 
 
 def predict_views(model_path, images, tta_zooms, light=None):
@@ -29,22 +30,28 @@ def predict_views(model_path, images, tta_zooms, light=None):
     return predict(model_path, views).reshape(-1, len(images), len(EMOTIONS))
 
 
-def served_probabilities(model_path, images, chunk=256):
+def served_probabilities(model_path, images, chunk=256, classifier=None):
     """Probabilities for 48x48 images exactly as the server gives them for a
-    photo: every view of every member its card names (webapp's classifier)."""
+    photo: every view of every member its card names (webapp's classifier, or
+    the `classifier` given)."""
     from webapp.vision.classify import EmotionClassifier
 
-    classifier = EmotionClassifier(model_path)
+    classifier = classifier or EmotionClassifier(model_path)
     return np.concatenate([classifier.predict(list(images[start:start + chunk]))
                            for start in range(0, len(images), chunk)]).astype(np.float64)
 
 
-def has_members(model_path):
+def exported_card(model_path):
+    """The card beside an exported .tflite ({} for anything else)."""
     card_path = os.path.splitext(model_path)[0] + ".json"
     if not model_path.endswith(".tflite") or not os.path.isfile(card_path):
-        return False
+        return {}
     with open(card_path) as f:
-        return bool(json.load(f).get("members"))
+        return json.load(f)
+
+
+def has_members(model_path):
+    return bool(exported_card(model_path).get("members"))
 
 
 def predict_split(model_path, images, tta_zooms=None, light=None):
@@ -53,10 +60,12 @@ def predict_split(model_path, images, tta_zooms=None, light=None):
     (its card's `members`) is always answered as served, all views included."""
     if has_members(model_path):
         return served_probabilities(model_path, images)
+    temperature = exported_card(model_path).get("temperature", 1.0)
     if not tta_zooms:
         images = normalize_light(images, model_light(model_path) if light is None else light)
-        return predict(model_path, normalize(images[..., None]))
-    return predict_views(model_path, images, tta_zooms, light).mean(axis=0)
+        return with_temperature(predict(model_path, normalize(images[..., None])), temperature)
+    return with_temperature(predict_views(model_path, images, tta_zooms, light).mean(axis=0),
+                            temperature)
 
 
 def draw_confusion(confusion, path, labels=EMOTIONS, cell=70):

@@ -8,7 +8,8 @@ emotion.json, whose `members` list says for each member its file, the light
 normalisation of its crops, the zooms of its views and its weight: a face's
 answer is the weighted mean over every member of the mean over its views
 (webapp/vision/classify.py). Each member's own card (the .json beside its
-.tflite, from training.export) says its normalisation and views.
+.tflite, from training.export) says its normalisation and views. The card
+written has no temperature: `python -m training.calibrate` fits one after.
 """
 import argparse
 import json
@@ -17,7 +18,8 @@ import shutil
 
 COMBINE = ("each member's probabilities averaged over its views (plain and mirrored at each "
            "zoom, of the crop light-normalised as it says), then the weighted mean over the "
-           "members; a live stream classifies one view at a time, the members taking turns")
+           "members, then p ** (1 / temperature) renormalised (1 when the card has none); a "
+           "live stream classifies one view at a time, the members taking turns")
 
 
 def member_card(path):

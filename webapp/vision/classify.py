@@ -15,7 +15,8 @@ import json
 import os
 
 import numpy as np
-from webapp.vision.preprocess import TTA_ZOOMS, normalize, normalize_light, tta_views
+from webapp.vision.preprocess import (TTA_ZOOMS, normalize, normalize_light, tta_views,
+                                      with_temperature)
 from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.tflite import TFLiteModel
 
@@ -76,14 +77,19 @@ class EmotionClassifier:
 
     The model is one network or several members (the card's `members`); a face's
     answer is the weighted mean over every view of every member, each member's
-    views counted as one. The views form one cycle, members taking turns (view 0
-    of each member, then view 1 of each...), so that a stream classifying a face
-    one view at a time draws on every member in as many classifications."""
+    views counted as one, then sharpened by the card's `temperature` (1 when it
+    has none), fitted so that confidence matches accuracy. The views form one
+    cycle, members taking turns (view 0 of each member, then view 1 of each...),
+    so that a stream classifying a face one view at a time draws on every member
+    in as many classifications."""
 
-    def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None):
+    def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None, temperature=None):
         self.model_path = os.path.abspath(model_path)
         card = read_model_card(self.model_path)
         self.members = members_of(card, self.model_path, tta_zooms)
+        # The card's temperature (training.calibrate) makes confidence match accuracy.
+        self.temperature = float(card.get("temperature", 1.0) if temperature is None
+                                 else temperature)
         self.tta_zooms = self.members[0].tta_zooms
         self.labels = tuple(card["labels"])
         self.input_size = tuple(card["input_size"])
@@ -140,4 +146,5 @@ class EmotionClassifier:
             for (_, n), answer in zip(picks, answers):
                 total[n] += share * answer
                 weights[n] += share
-        return (total / weights[:, None]).astype(np.float32)
+        return with_temperature(total / weights[:, None], self.temperature).astype(np.float32)
+

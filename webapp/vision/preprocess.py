@@ -87,6 +87,16 @@ def mean_of_views(probabilities, count):
     return probabilities.reshape(-1, count, probabilities.shape[-1]).mean(axis=0)
 
 
+def with_temperature(probabilities, temperature):
+    """Probabilities sharpened (temperature < 1) or softened (> 1): p ** (1 / T),
+    renormalised. The most probable label stays the same."""
+    if temperature == 1.0:
+        return probabilities
+    logits = np.log(np.maximum(probabilities, 1e-12)) / temperature
+    exps = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exps / exps.sum(axis=-1, keepdims=True)
+
+
 def _zoom(crop, zoom):
     """The crop showing `zoom` times its width around its centre (edges mirrored),
     symmetric about the centre so that zoom and mirror commute."""
