@@ -244,7 +244,7 @@ def choose(model, split, clean_floor=0.90, mixed_floor=0.60):
                            for face, e in zip(images, eyes)])
         sets.append((probabilities, scores, probabilities.argmax(1) == split.labels))
     rows = []
-    for floor in np.arange(0.30, 0.40, 0.01):
+    for floor in np.arange(0.30, 0.61, 0.01):
         for caution in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0):
             kept = [(scores >= 0.5) & (p.max(1) >= floor + caution * np.maximum(0, 1 - scores))
                     for p, scores, _ in sets]
