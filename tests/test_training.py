@@ -695,6 +695,7 @@ def test_the_shipped_models_card_states_what_evaluate_measures():
     summary = metrics.summarize(probabilities, split.labels)
     assert summary["samples"] == card["metrics"]["samples"] == 3589
     assert summary["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=1e-4)
+    assert summary["ece"] == pytest.approx(card["metrics"]["ece"], abs=1e-4)
     for label in ("fear", "disgust"):
         assert summary["per_class"][label]["recall"] == pytest.approx(
             card["metrics"]["per_class"][label]["recall"], abs=1e-4)
@@ -936,3 +937,7 @@ def test_calibration_writes_a_temperature_that_evaluate_and_the_server_then_appl
     expected = with_temperature(before, temperature)
     assert np.allclose(evaluate.predict_split(path, faces, (1.0, 1.05)), expected, atol=1e-5)
     assert np.allclose(EmotionClassifier(path).predict(list(faces)), expected, atol=1e-5)
+    evaluate.main([path, "--data", tiny_csv, "--tta", "--card"])
+    card = json.loads((tmp_path / "emotion.json").read_text())
+    assert card["temperature"] == temperature and card["metrics"]["samples"] > 0
+    assert 0 <= card["metrics"]["ece"] <= 1

@@ -118,7 +118,11 @@ def main(argv=None):
                              "(training.camera.dim_protocol)")
     parser.add_argument("--limit", type=int, help="first N rows of each split only")
     parser.add_argument("--out", help="directory for metrics.json and confusion.png")
+    parser.add_argument("--card", action="store_true",
+                        help="also write the figures into the .tflite model's card (`metrics`)")
     args = parser.parse_args(argv)
+    if args.card and not exported_card(args.model):
+        parser.error("--card needs an exported .tflite with its card")
 
     split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
     tta_zooms = args.tta_zooms if args.tta else None
@@ -138,6 +142,17 @@ def main(argv=None):
             json.dump(summary, f, indent=2)
         draw_confusion(np.array(summary["confusion_matrix"]), os.path.join(args.out, "confusion.png"))
         print(f"wrote {args.out}/metrics.json and confusion.png")
+    if args.card:
+        write_card_metrics(args.model, summary)
+
+
+def write_card_metrics(model_path, summary):
+    """Put the figures into the model's card, as training.members --metrics does."""
+    card = exported_card(model_path)
+    card["metrics"] = summary
+    with open(os.path.splitext(model_path)[0] + ".json", "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":
