@@ -12,13 +12,12 @@ the server gives them for a photo; it is written into the model's card as
 `temperature`, and the calibration error is reported before and after.
 """
 import argparse
-import json
 import os
 
 import numpy as np
 
 from training import camera, data
-from training.evaluate import served_probabilities
+from training.evaluate import served_probabilities, update_card
 from training.metrics import expected_calibration_error
 from webapp.vision.preprocess import with_temperature
 
@@ -35,17 +34,6 @@ def fit_temperature(probabilities, labels, temperatures=TEMPERATURES):
     losses = [negative_log_likelihood(with_temperature(probabilities, t), labels)
               for t in temperatures]
     return float(temperatures[int(np.argmin(losses))])
-
-
-def write_temperature(model_path, temperature, note):
-    card_path = os.path.splitext(model_path)[0] + ".json"
-    with open(card_path) as f:
-        card = json.load(f)
-    card["temperature"] = temperature
-    card["temperature_note"] = note
-    with open(card_path, "w") as f:
-        json.dump(card, f, indent=2)
-        f.write("\n")
 
 
 def main(argv=None):
@@ -72,9 +60,10 @@ def main(argv=None):
           f"calibration error {before:.4f} -> {after:.4f}; mean confidence "
           f"{raw.max(1).mean():.3f} -> {calibrated.max(1).mean():.3f}, accuracy "
           f"{(raw.argmax(1) == labels).mean():.3f}")
-    write_temperature(args.model, temperature,
-                      f"fitted by training.calibrate on {args.split}, as is and dimmed: "
-                      f"NLL-optimal; calibration error there {before:.3f} -> {after:.3f}")
+    update_card(args.model, temperature=temperature,
+                temperature_note=f"fitted by training.calibrate on {args.split}, as is and "
+                                 f"dimmed: NLL-optimal; calibration error there {before:.3f} "
+                                 f"-> {after:.3f}")
 
 
 if __name__ == "__main__":

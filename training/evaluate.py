@@ -50,17 +50,23 @@ def exported_card(model_path):
         return json.load(f)
 
 
-def has_members(model_path):
-    return bool(exported_card(model_path).get("members"))
+def update_card(model_path, **fields):
+    """Set these fields in the card beside an exported .tflite."""
+    card = exported_card(model_path)
+    card.update(fields)
+    with open(os.path.splitext(model_path)[0] + ".json", "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
 
 
 def predict_split(model_path, images, tta_zooms=None, light=None):
     """Probabilities for 48x48 images, light-normalised as the model expects;
     averaged over `tta_views` when zooms are given. A model of several members
     (its card's `members`) is always answered as served, all views included."""
-    if has_members(model_path):
+    card = exported_card(model_path)
+    if card.get("members"):
         return served_probabilities(model_path, images)
-    temperature = exported_card(model_path).get("temperature", 1.0)
+    temperature = card.get("temperature", 1.0)
     if not tta_zooms:
         images = normalize_light(images, model_light(model_path) if light is None else light)
         return with_temperature(predict(model_path, normalize(images[..., None])), temperature)
@@ -142,17 +148,8 @@ def main(argv=None):
             json.dump(summary, f, indent=2)
         draw_confusion(np.array(summary["confusion_matrix"]), os.path.join(args.out, "confusion.png"))
         print(f"wrote {args.out}/metrics.json and confusion.png")
-    if args.card:
-        write_card_metrics(args.model, summary)
-
-
-def write_card_metrics(model_path, summary):
-    """Put the figures into the model's card, as training.members --metrics does."""
-    card = exported_card(model_path)
-    card["metrics"] = summary
-    with open(os.path.splitext(model_path)[0] + ".json", "w") as f:
-        json.dump(card, f, indent=2)
-        f.write("\n")
+    if args.card:  # as training.members --metrics does
+        update_card(args.model, metrics=summary)
 
 
 if __name__ == "__main__":

@@ -147,4 +147,3 @@ class EmotionClassifier:
                 total[n] += share * answer
                 weights[n] += share
         return with_temperature(total / weights[:, None], self.temperature).astype(np.float32)
-
