@@ -838,6 +838,21 @@ def test_camera_degradation_keeps_shape_and_type_and_changes_most_faces():
     assert np.array_equal(degraded, camera.degrade(faces, np.random.default_rng(2)))
 
 
+def test_a_lower_darkest_gain_trains_on_nearly_dark_faces_and_the_default_is_unchanged():
+    """--darkest reaches faces darker than the default allows (the smile clip at 6%
+    of its light is such a face), and the default degrades exactly as before."""
+    from training import camera
+
+    bright = np.full((400, 48, 48), 230, np.uint8)
+    default = camera.degrade(bright, np.random.default_rng(3))
+    assert np.array_equal(default, camera.degrade(bright, np.random.default_rng(3),
+                                                  darkest=camera.DARKEST))
+    darker = camera.degrade(bright, np.random.default_rng(3), darkest=0.05)
+    means = lambda faces: faces.reshape(len(faces), -1).mean(axis=1)
+    assert means(default).min() > 25  # gain 0.2 of 230, less an uneven ramp
+    assert (means(darker) < 20).sum() >= 5
+
+
 def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_path, tiny_csv):
     """--light goes from the run into the exported card, and the server's classifier
     and training.evaluate both normalise the crops as the card says."""
@@ -847,8 +862,10 @@ def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_pat
 
     run = tmp_path / "run"
     train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
-                "--batch-size", "32", "--light", "equalize", "--camera", "--out", str(run)])
+                "--batch-size", "32", "--light", "equalize", "--camera", "--darkest", "0.05",
+                "--out", str(run)])
     assert predict.model_light(str(run / "best.keras")) == "equalize"
+    assert json.loads((run / "config.json").read_text())["darkest"] == 0.05
     tflite_path = export.export(str(run / "best.keras"), str(tmp_path / "models"),
                                 tta_zooms=())
     card = json.loads((tmp_path / "models" / "emotion.json").read_text())

@@ -49,14 +49,17 @@ def jpeg(image, quality):
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
 
 
-def degrade_one(image, rng):
+DARKEST = 0.2  # the least light `dim` leaves in training, unless told otherwise
+
+
+def degrade_one(image, rng, darkest=DARKEST):
     """One uint8 face with a random mix of camera conditions (about a third of
-    faces are left as they are)."""
+    faces are left as they are); dim light keeps between `darkest` and all of it."""
     if rng.random() < 0.3:
         return image
     x = image.astype(np.float32)
     if rng.random() < 0.5:
-        x = dim(x, gain=rng.uniform(0.2, 1.0), gamma=rng.uniform(1.0, 2.4))
+        x = dim(x, gain=rng.uniform(darkest, 1.0), gamma=rng.uniform(1.0, 2.4))
     elif rng.random() < 0.2:
         x = dim(x, gain=1.0, gamma=rng.uniform(0.45, 0.9))  # over-exposed
     if rng.random() < 0.3:
@@ -75,9 +78,11 @@ def degrade_one(image, rng):
     return x
 
 
-def degrade(images, rng):
+def degrade(images, rng, darkest=DARKEST):
     """A stack of uint8 faces (N, h, w), each degraded on its own."""
-    return np.stack([degrade_one(image, rng) for image in images]) if len(images) else images
+    if not len(images):
+        return images
+    return np.stack([degrade_one(image, rng, darkest) for image in images])
 
 
 def dim_protocol(images, seed=0, gain=0.45, gamma=1.8, noise=4.0):

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from training import data, factor, models, narrow, served  # noqa: E402
+from training import camera, data, factor, models, narrow, served  # noqa: E402
 from training.batches import Batches, OnlineTeacher, augmenter  # noqa: E402
 from training.schedules import TimeBudget, warmup_cosine  # noqa: E402
 from training.targets import distillation_targets, teacher_targets, training_targets  # noqa: E402
@@ -87,6 +87,9 @@ def parse_args(argv=None):
                          help="degrade training faces as cameras do (training.camera: dim and "
                               "uneven light, noise, blur, low resolution, JPEG) before the "
                               "light normalisation")
+    batches.add_argument("--darkest", type=float, default=camera.DARKEST, metavar="GAIN",
+                         help="with --camera, the least light a dim face keeps: its gain is "
+                              "drawn from [GAIN, 1] (default %(default)s)")
     batches.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                          help="mix pairs of training faces and their targets, with weights "
                               "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -172,7 +175,7 @@ def make_batches(args, train, val, train_targets, teacher):
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed, photometric=args.light == "none"), seed=args.seed,
         mixup_alpha=args.mixup, teacher=teacher, teacher_weight=args.teacher_weight,
-        alternates=alternates, camera=args.camera, light=args.light,
+        alternates=alternates, camera=args.camera, darkest=args.darkest, light=args.light,
     )
     val_batches = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
                           args.batch_size, light=args.light)
