@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from common import REPO_ROOT, cpu_summary, fer2013_path, start_server
+from common import REPO_ROOT, cpu_summary, fer2013_path, largest_face, start_server
 from training import camera, data  # noqa: E402  (importable once common has set the path)
 from webapp.vision.preprocess import EMOTIONS  # noqa: E402
 
@@ -49,10 +49,9 @@ def post_image(url, image_bytes):
 def largest_face_emotion(answer):
     """(the largest face's leading emotion, whether the server marked it uncertain),
     or (None, False) where no face was found."""
-    faces = answer.get("faces") or []
-    if not faces:
+    largest = largest_face(answer.get("faces") or [])
+    if largest is None:
         return None, False
-    largest = max(faces, key=lambda face: face["box"][2] * face["box"][3])
     return max(largest["scores"], key=largest["scores"].get), largest["emotion"] == "uncertain"
 
 

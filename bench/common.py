@@ -93,6 +93,11 @@ def percentile_ms(seconds, q):
     return float(np.percentile(seconds, q) * 1000)
 
 
+def largest_face(faces):
+    """The face of a result's `faces` with the largest box, None where there is none."""
+    return max(faces, key=lambda face: face["box"][2] * face["box"][3]) if faces else None
+
+
 def fer2013_path():
     """FER-2013's CSV: $FER2013_CSV, else the shared data folder's."""
     shared = os.environ.get("SHARED_DIR", os.path.join(REPO_ROOT, "..", "shared"))

@@ -3,7 +3,7 @@
     python bench/dark_room.py models/emotion.tflite [OTHER.tflite ...] [--light 0.06]
 
 The smile clip (a face at rest that smiles and grins in turn) is darkened to
-`--light` of its brightness (ffmpeg's lutyuv, as `tests/test_real_light.py` does),
+`--light` of its light (`testkit.clips.darkened`, as `tests/test_real_light.py` does),
 and every frame of both versions goes through `Engine.analyze` (every view, no
 smoothing). For each model: frames whose largest face gets the same leading
 emotion in the dark as in light, and, for the happy/neutral pairs that make
@@ -13,48 +13,37 @@ the first figure: the test suite asserts it through the real server.
 import argparse
 import collections
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLIPS, SAMPLES_DIR, cpu_summary, read_clip  # noqa: E402
+from common import CLIPS, SAMPLES_DIR, cpu_summary, largest_face, read_clip  # noqa: E402
 
-from testkit.clips import FFMPEG  # noqa: E402
+from testkit.clips import DARK_ROOM, darkened  # noqa: E402
 from webapp.vision.pipeline import Engine  # noqa: E402
 
 SMILE = CLIPS[1]
 
 
-def darkened(path, light, folder):
-    """The clip with its luma scaled to `light` of its range."""
-    out = os.path.join(folder, "dark.mp4")
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", path, "-vf",
-                    f"lutyuv=y=16+(val-16)*{light}", "-an", "-c:v", "libx264", out], check=True)
-    return out
-
-
 def leading(engine, frame):
     """The leading emotion of the largest face, None where none is found."""
-    faces = engine.analyze(frame)["faces"]
-    if not faces:
-        return None
-    face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
-    return max(face["scores"], key=face["scores"].get)
+    face = largest_face(engine.analyze(frame)["faces"])
+    return None if face is None else max(face["scores"], key=face["scores"].get)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+")
-    parser.add_argument("--light", type=float, default=0.06)
+    parser.add_argument("--light", type=float, default=DARK_ROOM)
     args = parser.parse_args()
     print(cpu_summary())
     lit_frames, _ = read_clip(SMILE, width=None)
     if lit_frames is None:
         sys.exit(f"{SMILE} is not in {SAMPLES_DIR}")
     with tempfile.TemporaryDirectory() as folder:
-        dark_frames, _ = read_clip(darkened(os.path.join(SAMPLES_DIR, SMILE), args.light, folder),
-                                   width=None)
+        dark = darkened(os.path.join(SAMPLES_DIR, SMILE), os.path.join(folder, "dark.mp4"),
+                        args.light)
+        dark_frames, _ = read_clip(dark, width=None)
     print(f"{SMILE}: {len(lit_frames)} frames, in light and at {args.light:.0%} of it")
     for model in args.models:
         engine = Engine(model)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLIPS, cpu_summary, read_clip  # noqa: E402
+from common import CLIPS, cpu_summary, largest_face, read_clip  # noqa: E402
 
 from webapp.vision.pipeline import Engine  # noqa: E402
 
@@ -33,11 +33,10 @@ def reference_labels(engine, frames, fps, hold):
     into the run before them."""
     raw = []
     for frame in frames:
-        faces = engine.analyze(frame)["faces"]
-        if not faces:
+        face = largest_face(engine.analyze(frame)["faces"])
+        if face is None:
             raw.append(-1)
             continue
-        face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
         raw.append(int(np.argmax([face["scores"][label] for label in engine.labels])))
     steady, current = [], -1
     run_start = 0
@@ -59,12 +58,11 @@ def shown_labels(engine, frames, fps, margin, hold, views=None):
     session = engine.session(switch_margin=margin, verdict_tau=hold, views=views)
     drawn, leading = [], []
     for index, frame in enumerate(frames):
-        faces = session.process(frame, index / fps)["faces"]
-        if not faces:
+        face = largest_face(session.process(frame, index / fps)["faces"])
+        if face is None:
             drawn.append(-1)
             leading.append(-1)
             continue
-        face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
         scores = [face["scores"][label] for label in engine.labels]
         drawn.append(engine.labels.index(face["emotion"]) if face["emotion"] in engine.labels
                      else -2)  # uncertain

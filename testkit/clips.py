@@ -6,6 +6,19 @@ import imageio_ffmpeg
 from testkit.synthetic import scene
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+DARK_ROOM = 0.06  # the share of its light a clip keeps in "a nearly dark room"
+
+
+def dim_filter(light=DARK_ROOM):
+    """ffmpeg's filter that keeps `light` of a video's luma range (limited range, 16-235)."""
+    return f"lutyuv=y=16+(val-16)*{light}"
+
+
+def darkened(source, path, light=DARK_ROOM):
+    """An H.264 copy of `source`, no audio, with `light` of its light (dim_filter)."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", dim_filter(light),
+                    "-an", "-c:v", "libx264", str(path)], check=True)
+    return str(path)
 
 
 def encoded(path, frames, size, fps):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import ARTIFACTS_DIR, SAMPLES_DIR
+from testkit import clips
 from testkit.synthetic import scene, write_y4m
 from webapp.vision import quality
 from webapp.vision.preprocess import EMOTIONS
@@ -248,7 +249,7 @@ def dark_camera_browser(playwright_instance, tmp_path_factory):
         pytest.skip(f"{FACE_CLIP} is not available: the shared sample folder is not beside the "
                     "repository")
     path = str(tmp_path_factory.mktemp("dark") / "dark.y4m")
-    clip_to_y4m(FACE_CLIP, path, extra_filter="lutyuv=y=16+(val-16)*0.06")
+    clip_to_y4m(FACE_CLIP, path, extra_filter=clips.dim_filter())
     browser = launch_chromium(playwright_instance, [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={path}"])
