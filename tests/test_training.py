@@ -204,8 +204,8 @@ def test_real_fer2013_rows_load(tmp_path):
     assert splits["Training"].labels.max() < 7
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_wide",
-                                  "vgg_half", "vgg_quarter", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_spatial",
+                                  "vgg_wide", "vgg_half", "vgg_quarter", "mobilenet_v2"])
 def test_every_architecture_maps_a_face_batch_to_seven_probabilities(name):
     from training import models
 
@@ -315,6 +315,46 @@ def test_narrowing_between_different_layers_is_a_clear_error():
         narrow.narrow_into(models.build("vgg"), models.build("mini_xception"))
 
 
+def test_a_spatial_network_started_from_a_pooled_one_answers_as_it_and_can_then_tell_cells_apart(
+        tmp_path):
+    import keras
+
+    from training import models, train, unpool
+
+    pooled = models.build("vgg")
+    rng = np.random.default_rng(1)
+    for layer in pooled.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, len(gamma)), rng.normal(0, 0.2, len(gamma)),
+                               rng.normal(0, 0.1, len(gamma)), variance + 0.5])
+    path = tmp_path / "pooled.keras"
+    pooled.save(path)
+    spatial = models.build("vgg_spatial")
+    train.initialise_from(spatial, str(path))
+    x = rng.normal(size=(4, 48, 48, 1)).astype(np.float32)
+    assert np.allclose(spatial(x, training=False).numpy(), pooled(x, training=False).numpy(),
+                       atol=1e-5)
+    assert unpool.is_spatial(spatial) and not unpool.is_spatial(pooled)
+
+    head = next(layer for layer in spatial.layers if isinstance(layer, keras.layers.Dense))
+    kernel = head.get_weights()[0]
+    assert kernel.shape == (9 * 256, 256)
+    kernel[:256] *= 3.0  # the top-left cell now counts three times as much
+    head.set_weights([kernel])
+    assert not np.allclose(spatial(x, training=False).numpy(), pooled(x, training=False).numpy(),
+                           atol=1e-3)
+
+
+def test_a_pooled_network_does_not_spread_into_a_different_one():
+    from training import models, unpool
+
+    with pytest.raises(ValueError, match="same layers"):
+        unpool.unpool_into(models.build("mini_xception"), models.build("vgg_spatial"))
+    with pytest.raises(ValueError, match="does not fit"):
+        unpool.unpool_into(models.build("vgg_slim"), models.build("vgg_spatial"))
+
+
 def test_unknown_architecture_is_a_clear_error():
     from training import models
 
@@ -322,8 +362,8 @@ def test_unknown_architecture_is_a_clear_error():
         models.build("resnet1000")
 
 
-@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_wide",
-                                  "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["mini_xception", "vgg", "vgg_slim", "vgg_late", "vgg_spatial",
+                                  "vgg_wide", "mobilenet_v2"])
 def test_class_offsets_fold_into_each_architecture_as_a_prior_correction(name):
     from training import models
     from training.class_bias import apply_bias, fold_into_model

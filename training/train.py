@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from training import camera, data, factor, models, narrow, served  # noqa: E402
+from training import camera, data, factor, models, narrow, served, unpool  # noqa: E402
 from training.batches import Batches, OnlineTeacher, augmenter  # noqa: E402
 from training.schedules import TimeBudget, warmup_cosine  # noqa: E402
 from training.targets import distillation_targets, teacher_targets, training_targets  # noqa: E402
@@ -192,11 +192,15 @@ def build(args):
 def initialise_from(model, path):
     """Start from a saved model's weights: as they are when the shapes agree, its
     convolutions split when `model` factors them, else its strongest channels
-    (a wider network of the same layers)."""
+    (a wider network of the same layers), or its pooled head spread over the cells
+    of a spatial one."""
     source = keras.models.load_model(path, compile=False)
     if [w.shape for w in source.weights] == [w.shape for w in model.weights]:
         model.set_weights(source.get_weights())
         print(f"weights from {path}", flush=True)
+    elif unpool.is_spatial(model) and not unpool.is_spatial(source):
+        unpool.unpool_into(source, model)
+        print(f"weights from {path}, spread over {model.name}'s cells", flush=True)
     elif factor.is_factored(model):
         factor.factor_into(source, model)
         print(f"weights from {path}, factored into {model.name}", flush=True)
