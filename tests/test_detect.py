@@ -7,8 +7,9 @@ import pytest
 from conftest import shared_file
 from testkit.synthetic import no_face_scene, scene
 from webapp.vision import blazeface
-from webapp.vision.detect import (DEFAULT_DETECTOR, BlazeFaceDetector, HaarDetector,
-                                  make_detector, tile_regions, whole_in_tile)
+from webapp.vision.detect import (DEFAULT_DETECTOR, BlazeFaceDetector, Detection, HaarDetector,
+                                  box_inside, landmarks_inside, make_detector, tile_regions,
+                                  whole_in_tile)
 from webapp.vision.track import iou
 
 DETECTOR_NAMES = ["haar", "blazeface", "blazeface_short"]
@@ -144,6 +145,32 @@ def test_blazeface_box_and_eyes_on_sample_photos(blaze, name):
 def test_real_no_face_photo_has_no_face(detector):
     image = cv2.imread(shared_file("samples", "noface_coffee.png"), cv2.IMREAD_GRAYSCALE)
     assert detector.detect(image) == []
+
+
+@pytest.mark.parametrize("name", ["blazeface", "blazeface_short"])
+def test_a_second_look_finds_a_face_the_scan_misses_and_none_in_a_face_free_photo(name):
+    """The neutral CK+ face with its lower two thirds (mouth, nose, eyes) covered:
+    the full-range scan finds nothing; the second look finds the face where it was."""
+    detector = make_detector(name)
+    image = cv2.imread(shared_file("samples", "face_ckplus_neutral_S124_007_00000001.png"))
+    x, y, w = KNOWN_FACES["face_ckplus_neutral_S124_007_00000001.png"][:3]
+    covered = image.copy()
+    covered[int(y + 0.3 * w):y + w + w // 4, x - w // 4:x + w + w // 4] = 128
+    if name == "blazeface":
+        assert detector.detect(covered, tiles=True) == []
+    found = detector.second_look(covered)
+    assert len(found) == 1 and iou(found[0].box, [x, y, w, w]) > 0.5
+    no_face = cv2.imread(shared_file("samples", "noface_coffee.png"))
+    assert detector.second_look(no_face) == []
+
+
+def test_a_second_look_keeps_only_a_box_inside_the_image_that_holds_eyes_and_mouth():
+    keypoints = np.array([[40, 40], [60, 40], [50, 50], [50, 65], [30, 45], [70, 45]], float)
+    face = Detection([25, 25, 50, 50], keypoints)
+    assert landmarks_inside(face) and box_inside(face.box, (100, 100))
+    assert not box_inside(face.box, (70, 100)) and not box_inside([-1, 25, 50, 50], (100, 100))
+    assert not landmarks_inside(Detection([25, 25, 50, 30], keypoints))  # mouth below the box
+    assert HaarDetector().second_look(cv2.imread(shared_file("samples", "noface_coffee.png"))) == []
 
 
 def test_haar_gives_no_landmarks():

@@ -49,6 +49,27 @@ def test_a_dim_or_small_face_gets_the_emotion_a_person_sees(server, name, condit
     assert faces[0]["emotion"] == PHOTOS[name], faces[0]
 
 
+def test_a_face_the_scan_misses_gets_a_second_look_and_a_face_free_photo_still_none(server):
+    """Two crying faces of FER-2013's PublicTest (rows 190 and 374), each sent as a user
+    would (4x, in a grey frame): BlazeFace's scan finds neither at its own score; the
+    second look does, on the face, and reads it sad."""
+    from training import data
+
+    faces = data.load_splits(shared_file("data", "fer2013.csv.gz"), None, limit=400)["PublicTest"]
+    for row in (190, 374):
+        photo = cv2.copyMakeBorder(cv2.resize(faces.images[row], None, fx=4, fy=4,
+                                              interpolation=cv2.INTER_CUBIC),
+                                   96, 96, 96, 96, cv2.BORDER_CONSTANT, value=128)
+        found = analyze(server.url, photo)
+        assert len(found) == 1, (row, found)
+        x, y, w, h = found[0]["box"]
+        assert 96 <= x + w / 2 <= 288 and 96 <= y + h / 2 <= 288 and w > 96, (row, found[0])
+        scores = found[0]["scores"]
+        assert max(scores, key=scores.get) == "sad", (row, scores)
+    no_face = cv2.imread(shared_file("samples", "noface_coffee.png"))
+    assert analyze(server.url, no_face) == []
+
+
 def test_every_face_of_a_group_photo_is_found_and_read_as_a_person_sees_it(server):
     """Six people: five smiling at the back (faces about 100 px in a 2048-px
     photo; the whole-image scan alone finds four or five), the selfie-taker

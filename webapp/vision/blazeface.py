@@ -143,10 +143,11 @@ class BlazeFaceModel:
             raise RuntimeError(f"{spec.filename}: {outputs[self._regressors]['shape'][1]} "
                                f"outputs for {len(self.anchors)} anchors")
 
-    def __call__(self, image, region=None):
+    def __call__(self, image, region=None, min_score=None):
         """Detections in `region` (x0, y0, side: a square, default: the whole
         image letterboxed) of a grayscale or BGR image, as
-        [(box [x, y, w, h], keypoints (6, 2), score)] in the image's pixels."""
+        [(box [x, y, w, h], keypoints (6, 2), score)] in the image's pixels,
+        scored at least `min_score` (default: the model's)."""
         size = self.spec.input_size
         if region is None:
             height, width = image.shape[:2]
@@ -165,7 +166,8 @@ class BlazeFaceModel:
         tensor = tensor.astype(np.float32)[None] * np.float32(1 / 127.5) - np.float32(1.0)
         outputs = self.model.run(tensor)
         boxes, keypoints, scores = decode(outputs[self._regressors][0], outputs[self._scores][0],
-                                          self.anchors, size, self.min_score)
+                                          self.anchors, size,
+                                          self.min_score if min_score is None else min_score)
         detections = []
         for box, points, score in weighted_nms(boxes, keypoints, scores):
             bx0, by0, bx1, by1 = box * side + (x0, y0, x0, y0)

@@ -164,10 +164,13 @@ class Engine:
 
     def analyze(self, image):
         """Faces in one image (BGR or grayscale), ids numbered from 1. The
-        detector sees the image as given; the classifier, its grey version."""
+        detector sees the image as given (and takes a second look where it finds
+        no face); the classifier, its grey version."""
         with self.working():
             gray = to_gray(image)
-            detections = self.detector().detect(image, tiles=True)[:self.max_faces]
+            detector = self.detector()
+            detections = (detector.detect(image, tiles=True)
+                          or detector.second_look(image))[:self.max_faces]
             size = (gray.shape[1], gray.shape[0])
             answered = [(d, probs, stats)
                         for d, probs, stats in zip(detections, *self.classify(gray, detections))
