@@ -21,17 +21,13 @@ import cv2
 import numpy as np
 
 from common import REPO_ROOT, cpu_summary, fer2013_path, largest_face, start_server
+from testkit.synthetic import as_user_sends  # noqa: E402
 from training import camera, data  # noqa: E402  (importable once common has set the path)
 from webapp.vision.preprocess import EMOTIONS  # noqa: E402
 
-UPSCALE, FRAME = 4, 96
-
-
 def as_photo(face):
     """A 48x48 face as the PNG a user would send: upscaled, in a grey frame."""
-    big = cv2.resize(face, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-    framed = cv2.copyMakeBorder(big, FRAME, FRAME, FRAME, FRAME, cv2.BORDER_CONSTANT, value=128)
-    return cv2.imencode(".png", framed)[1].tobytes()
+    return cv2.imencode(".png", as_user_sends(face))[1].tobytes()
 
 
 def post_image(url, image_bytes):

@@ -65,3 +65,10 @@ def write_y4m(path, frames, fps=15):
         for frame in frames:
             f.write(b"FRAME\n")
             f.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+
+
+def as_user_sends(face, upscale=4, frame=96):
+    """A 48x48 face as a user would send it in a photo: upscaled (cubic), in a grey
+    (128) frame (bench/as_served.py's protocol)."""
+    big = cv2.resize(face, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+    return cv2.copyMakeBorder(big, frame, frame, frame, frame, cv2.BORDER_CONSTANT, value=128)

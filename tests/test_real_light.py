@@ -11,6 +11,7 @@ import requests
 
 from conftest import shared_file
 from testkit import clips, videocheck
+from testkit.synthetic import as_user_sends
 from training.camera import dim
 from webapp.vision import quality
 
@@ -57,10 +58,7 @@ def test_a_face_the_scan_misses_gets_a_second_look_and_a_face_free_photo_still_n
 
     faces = data.load_splits(shared_file("data", "fer2013.csv.gz"), None, limit=400)["PublicTest"]
     for row in (190, 374):
-        photo = cv2.copyMakeBorder(cv2.resize(faces.images[row], None, fx=4, fy=4,
-                                              interpolation=cv2.INTER_CUBIC),
-                                   96, 96, 96, 96, cv2.BORDER_CONSTANT, value=128)
-        found = analyze(server.url, photo)
+        found = analyze(server.url, as_user_sends(faces.images[row]))
         assert len(found) == 1, (row, found)
         x, y, w, h = found[0]["box"]
         assert 96 <= x + w / 2 <= 288 and 96 <= y + h / 2 <= 288 and w > 96, (row, found[0])

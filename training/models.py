@@ -152,8 +152,8 @@ def mobilenet_v2(num_classes=len(EMOTIONS), weights=None, alpha=1.0):
 
 
 ARCHITECTURES = {"mini_xception": mini_xception, "vgg": vgg, "vgg_slim": vgg_slim,
-                 "vgg_late": vgg_late, "vgg_spatial": vgg_spatial, "vgg_wide": vgg_wide, "vgg_half": vgg_half,
-                 "vgg_quarter": vgg_quarter, "mobilenet_v2": mobilenet_v2}
+                 "vgg_late": vgg_late, "vgg_spatial": vgg_spatial, "vgg_wide": vgg_wide,
+                 "vgg_half": vgg_half, "vgg_quarter": vgg_quarter, "mobilenet_v2": mobilenet_v2}
 
 
 def build(name, **kwargs):
