@@ -76,6 +76,35 @@ def test_loader_limit_keeps_first_rows_of_each_split(tiny_csv):
     assert all(len(split) == 10 for split in splits.values())
 
 
+def test_the_holdout_is_the_same_slice_of_training_every_time_in_each_labels_share(tiny_csv):
+    splits = data.load_splits(tiny_csv, holdout=35)
+    again = data.load_splits(tiny_csv, holdout=35)
+    held, rest = splits[data.HOLDOUT], splits["Training"]
+    assert len(held) == 35 and len(rest) == 224 - 35
+    assert np.bincount(held.labels).tolist() == [5] * 7
+    assert np.array_equal(held.images, again[data.HOLDOUT].images)
+    whole = {face.tobytes() for face in data.load_splits(tiny_csv)["Training"].images}
+    assert {face.tobytes() for face in held.images} <= whole
+    assert not {face.tobytes() for face in held.images} & {face.tobytes() for face in rest.images}
+    assert len(splits["PublicTest"]) == len(splits["PrivateTest"]) == 48
+    assert data.load_split(data.HOLDOUT, tiny_csv, limit=100).images.shape == (10, 48, 48)
+    with pytest.raises(data.DataError, match="cannot hold out"):
+        data.load_splits(tiny_csv, holdout=224)
+
+
+def test_a_run_chosen_on_the_holdout_trains_on_publictest_and_never_on_the_holdout(
+        tmp_path, tiny_csv, capsys):
+    from training import train
+
+    args = ["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1", "--batch-size", "16",
+            "--validation", "Holdout", "--holdout", "35"]
+    train.main(args + ["--fit-public", "--out", str(tmp_path / "run")])
+    assert "data: 237 training, 35 validation images (Holdout)" in capsys.readouterr().out
+    assert (tmp_path / "run" / "best.keras").is_file()
+    with pytest.raises(SystemExit, match="--fit-public needs --validation Holdout"):
+        train.main(["--data", tiny_csv, "--fit-public", "--out", str(tmp_path / "bad")])
+
+
 def test_path_comes_from_environment(tiny_csv, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, tiny_csv)
     assert len(data.load_splits()["PrivateTest"]) == 48

@@ -41,12 +41,12 @@ def main(argv=None):
     parser.add_argument("model", help="exported .tflite with its card (one network or members)")
     parser.add_argument("--data", default=os.environ.get("FER2013_CSV"),
                         help="FER-2013 CSV; default $FER2013_CSV")
-    parser.add_argument("--split", default="PublicTest")
+    parser.add_argument("--split", choices=data.CHOOSABLE, default="PublicTest")
     parser.add_argument("--limit", type=int, help="only the first N faces (for tests)")
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data or set FER2013_CSV")
-    split = data.load_splits(args.data, limit=args.limit)[args.split]
+    split = data.load_split(args.split, args.data, limit=args.limit)
     images = np.concatenate([split.images, camera.dim_protocol(split.images)])
     labels = np.concatenate([split.labels, split.labels])
     from webapp.vision.classify import EmotionClassifier

@@ -82,7 +82,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Choose per-class logit offsets on PublicTest.")
     parser.add_argument("model", help=".keras or .tflite file (without offsets)")
     parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
-    parser.add_argument("--split", choices=data.SPLITS, default="PublicTest")
+    parser.add_argument("--split", choices=data.CHOOSABLE, default="PublicTest")
     parser.add_argument("--min-recall", nargs="+", required=True, metavar="LABEL=RECALL")
     parser.add_argument("--tta", action="store_true", help="with the server's test-time views")
     parser.add_argument("--max-offset", type=float, default=3.0,
@@ -92,7 +92,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     targets = parse_targets(args.min_recall)
 
-    split = data.load_splits(args.data, None, limit=args.limit)[args.split]
+    split = data.load_split(args.split, args.data, limit=args.limit)
     zooms = TTA_ZOOMS if args.tta else ()
     if zooms:
         view_probabilities = predict_views(args.model, split.images, zooms)

@@ -16,6 +16,12 @@ import numpy as np
 from webapp.vision.preprocess import EMOTIONS, INPUT_SIZE
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
+# A slice of Training that no run trains on when asked (`holdout=`): it chooses
+# checkpoints, offsets and members, so that PublicTest and PrivateTest only measure.
+HOLDOUT = "Holdout"
+HOLDOUT_SIZE = 2000
+HOLDOUT_SEED = 2026
+CHOOSABLE = SPLITS + (HOLDOUT,)
 PIXELS_PER_IMAGE = INPUT_SIZE[0] * INPUT_SIZE[1]
 DATA_ENV = "FER2013_CSV"
 FERPLUS_ENV = "FERPLUS_CSV"
@@ -129,15 +135,19 @@ def read_ferplus(path):
     return np.divide(votes, sums, out=np.zeros_like(votes), where=sums > 0), np.array(usable)
 
 
-def load_splits(path=None, ferplus_path=None, limit=None, drop_blank=True):
+def load_splits(path=None, ferplus_path=None, limit=None, drop_blank=True, holdout=0):
     """Load FER-2013 (and FER+) as {usage: Split}.
 
     With FER+, rows FER+ marks as not a face are dropped from Training only;
     the test splits keep every row so their figures stay comparable with
     published FER-2013 results. Blank (all-black) training images are dropped.
+    With `holdout`, that many Training rows become the split `Holdout`
+    (see `held_out`), kept whole like the test splits.
     """
     path = resolve_path(path, DATA_ENV)
     images, labels, usages, rows = read_fer2013(path, limit=limit)
+    if holdout:
+        usages = np.where(held_out(usages, labels, holdout), HOLDOUT, usages)
     votes = usable = None
     if ferplus_path or os.environ.get(FERPLUS_ENV):
         all_votes, all_usable = read_ferplus(resolve_path(ferplus_path, FERPLUS_ENV))
@@ -145,7 +155,7 @@ def load_splits(path=None, ferplus_path=None, limit=None, drop_blank=True):
             raise DataError("FER+ file has fewer rows than FER-2013: are they aligned?")
         votes, usable = all_votes[rows], all_usable[rows]
     splits = {}
-    for usage in SPLITS:
+    for usage in SPLITS + ((HOLDOUT,) if holdout else ()):
         keep = usages == usage
         if usage == "Training":
             if drop_blank:
@@ -158,6 +168,42 @@ def load_splits(path=None, ferplus_path=None, limit=None, drop_blank=True):
             votes=None if votes is None else _fill_empty_votes(votes[keep], labels[keep]),
         )
     return splits
+
+
+def load_split(name, path=None, ferplus_path=None, limit=None):
+    """One split by name, `Holdout` included (at its standard size; a tenth of
+    the rows kept with `limit`)."""
+    size = HOLDOUT_SIZE if limit is None else min(HOLDOUT_SIZE, max(1, limit // 10))
+    holdout = size if name == HOLDOUT else 0
+    return load_splits(path, ferplus_path, limit=limit, holdout=holdout)[name]
+
+
+def held_out(usages, labels, size, seed=HOLDOUT_SEED):
+    """A mask of `size` Training rows, each label in its share of Training.
+
+    The draw depends only on the file's Training rows, not on the run: every
+    run and every tool that asks for the holdout gets the same faces."""
+    training = np.flatnonzero(usages == "Training")
+    if not 0 < size < len(training):
+        raise DataError(f"cannot hold out {size} of {len(training)} training rows")
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels[training], minlength=len(EMOTIONS))
+    quotas = counts * size / len(training)
+    taken = np.floor(quotas).astype(int)
+    taken[np.argsort(taken - quotas)[:size - taken.sum()]] += 1  # largest remainders
+    chosen = [rng.permutation(training[labels[training] == label])[:taken[label]]
+              for label in range(len(EMOTIONS))]
+    mask = np.zeros(len(usages), bool)
+    mask[np.concatenate(chosen)] = True
+    return mask
+
+
+def joined(first, second):
+    """One Split of two (votes kept only when both have them)."""
+    votes = (None if first.votes is None or second.votes is None
+             else np.concatenate([first.votes, second.votes]))
+    return Split(np.concatenate([first.images, second.images]),
+                 np.concatenate([first.labels, second.labels]), votes)
 
 
 def _fill_empty_votes(votes, labels):

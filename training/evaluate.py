@@ -111,7 +111,7 @@ def main(argv=None):
     parser.add_argument("model", help=".keras or .tflite file")
     parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
     parser.add_argument("--ferplus", help="FER+ votes CSV: also report FER+ majority accuracy")
-    parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
+    parser.add_argument("--split", choices=data.CHOOSABLE, default="PrivateTest")
     parser.add_argument("--tta", action="store_true",
                         help="average each face's views as the server does")
     parser.add_argument("--tta-zooms", type=lambda text: tuple(map(float, text.split(","))),
@@ -130,7 +130,7 @@ def main(argv=None):
     if args.card and not exported_card(args.model):
         parser.error("--card needs an exported .tflite with its card")
 
-    split = data.load_splits(args.data, args.ferplus, limit=args.limit)[args.split]
+    split = data.load_split(args.split, args.data, args.ferplus, limit=args.limit)
     tta_zooms = args.tta_zooms if args.tta else None
     images = camera.dim_protocol(split.images) if args.dim else split.images
     images = served.as_cropped(images, args.crops)

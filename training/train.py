@@ -3,7 +3,9 @@
     python -m training.train --data fer2013.csv.gz --arch vgg --epochs 60 --out runs/vgg
 
 Training uses the Training split, PublicTest picks the checkpoint (best
-validation accuracy); PrivateTest is left for `training.evaluate`. A run
+validation accuracy); PrivateTest is left for `training.evaluate`. With
+`--validation Holdout` a fixed slice of Training (`data.held_out`) picks it
+instead, and `--fit-public` then trains on PublicTest too. A run
 directory holds the config, a CSV log, `best.keras`, `last.keras` and a backup:
 re-running the same command resumes an interrupted run where it stopped, and
 re-running it with more `--epochs` extends a finished one.
@@ -46,6 +48,13 @@ def parse_args(argv=None):
     source.add_argument("--data", help=f"FER-2013 CSV (.csv or .csv.gz); default ${data.DATA_ENV}")
     source.add_argument("--ferplus", help=f"FER+ votes CSV; default ${data.FERPLUS_ENV}")
     source.add_argument("--limit", type=int, help="use only the first N rows of each split")
+    source.add_argument("--validation", choices=("PublicTest", data.HOLDOUT), default="PublicTest",
+                        help="the split that picks the checkpoint: PublicTest, or a fixed "
+                             f"slice of Training (--holdout faces) no run trains on")
+    source.add_argument("--holdout", type=int, default=data.HOLDOUT_SIZE, metavar="FACES",
+                        help="size of the Holdout slice (default: %(default)s)")
+    source.add_argument("--fit-public", action="store_true",
+                        help="also train on PublicTest (needs --validation Holdout)")
     source.add_argument("--crops", choices=TRAINING_CROPS, default="fer",
                         help="train and validate on FER-2013's own crops, on the faces cut "
                              "as the server cuts them (training.served), or on both (mixed: "
@@ -129,9 +138,15 @@ def load(args):
     """(training split, validation split) as the run asks for them."""
     started = time.time()
     need_ferplus = args.targets != "fer2013"
-    splits = data.load_splits(args.data, args.ferplus if need_ferplus else None, limit=args.limit)
-    train, val = splits["Training"], splits["PublicTest"]
-    print(f"data: {len(train)} training, {len(val)} validation images "
+    holding = args.validation == data.HOLDOUT
+    if args.fit_public and not holding:
+        sys.exit("--fit-public needs --validation Holdout: PublicTest cannot both train and choose")
+    splits = data.load_splits(args.data, args.ferplus if need_ferplus else None, limit=args.limit,
+                              holdout=args.holdout if holding else 0)
+    train, val = splits["Training"], splits[args.validation]
+    if args.fit_public:
+        train = data.joined(train, splits["PublicTest"])
+    print(f"data: {len(train)} training, {len(val)} validation images ({args.validation}) "
           f"({time.time() - started:.0f} s to load)", flush=True)
     if len(train) < args.batch_size or len(val) < args.batch_size:
         sys.exit(f"need at least one full batch of {args.batch_size} in each split")
