@@ -50,7 +50,7 @@ def parse_args(argv=None):
     source.add_argument("--limit", type=int, help="use only the first N rows of each split")
     source.add_argument("--validation", choices=("PublicTest", data.HOLDOUT), default="PublicTest",
                         help="the split that picks the checkpoint: PublicTest, or a fixed "
-                             f"slice of Training (--holdout faces) no run trains on")
+                             "slice of Training (--holdout faces) no run trains on")
     source.add_argument("--holdout", type=int, default=data.HOLDOUT_SIZE, metavar="FACES",
                         help="size of the Holdout slice (default: %(default)s)")
     source.add_argument("--fit-public", action="store_true",
