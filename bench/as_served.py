@@ -9,6 +9,10 @@ server does not find counts wrong. `--dim` first darkens each face by the dim
 protocol (training.camera.dim_protocol). Prints accuracy, faces found and the
 recall of each class (by the leading emotion, whether or not the server marks the
 face uncertain), and the share not marked uncertain with their accuracy, with the CPU.
+
+The photos go one at a time, as one user sends them: with two in work at once the
+server would answer each with half the views (Engine.views_for_load), and the
+figure would depend on how the requests overlapped.
 """
 import argparse
 import json
@@ -51,7 +55,7 @@ def largest_face_emotion(answer):
     return max(largest["scores"], key=largest["scores"].get), largest["emotion"] == "uncertain"
 
 
-def score(model_path, faces, labels, clients=2):
+def score(model_path, faces, labels, clients=1):
     """(accuracy, found, recall per class) of the server running `model_path`."""
     env = {"EMOTION_MODEL": os.path.abspath(model_path), "FACE_DETECTOR": "blazeface_short",
            "RATE_LIMIT_ANALYZE": "1000000 per minute", "RATE_LIMIT_API": "1000000 per minute",
