@@ -922,6 +922,25 @@ def test_a_lower_darkest_gain_trains_on_nearly_dark_faces_and_the_default_is_unc
     assert (means(darker) < 20).sum() >= 5
 
 
+def test_a_dark_video_share_films_that_share_of_faces_nearly_dark_in_few_grey_levels():
+    """--dark-video: about that share of faces keep 3-12% of their light, in the few
+    grey levels a dimmed video leaves; without it, degrading is exactly as before."""
+    from training import camera
+
+    ramp = np.tile(np.linspace(40, 250, 48).astype(np.uint8), (48, 1))
+    faces = np.stack([ramp] * 400)
+    plain = camera.degrade(faces, np.random.default_rng(4))
+    assert np.array_equal(plain, camera.degrade(faces, np.random.default_rng(4),
+                                                dark_video_share=0.0))
+    dark = camera.degrade(faces, np.random.default_rng(4), dark_video_share=0.25)
+    filmed_dark = np.array([face.max() <= 40 and len(np.unique(face)) <= 36 for face in dark])
+    assert 0.18 < filmed_dark.mean() < 0.32
+    assert not any(face.max() <= 40 for face in plain)
+    one = camera.dark_video(ramp, np.random.default_rng(5))
+    assert one.shape == ramp.shape and one.dtype == np.uint8
+    assert np.corrcoef(one.ravel().astype(float), ramp.ravel())[0, 1] > 0.8  # still the face
+
+
 def test_a_model_trained_on_equalised_crops_is_served_on_equalised_crops(tmp_path, tiny_csv):
     """--light goes from the run into the exported card, and the server's classifier
     and training.evaluate both normalise the crops as the card says."""

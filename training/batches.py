@@ -113,15 +113,16 @@ class Batches(keras.utils.PyDataset):
     `teacher_weight` of the targets; with `alternates` (another version of each
     image), each face of a batch is one or the other, at random; with `camera`,
     faces degraded as cameras do (training.camera, dim light keeping at least
-    `darkest` of it); then each crop's `light` normalised (preprocess.normalize_light)."""
+    `darkest` of it, `dark_video_share` of them filmed nearly dark); then each crop's `light` normalised (preprocess.normalize_light)."""
 
     def __init__(self, images, targets, weights, batch_size, augment=None, seed=0,
                  mixup_alpha=0.0, teacher=None, teacher_weight=0.0, alternates=None,
-                 camera=False, darkest=camera.DARKEST, light="none"):
+                 camera=False, darkest=camera.DARKEST, dark_video_share=0.0, light="none"):
         super().__init__()
         self.images, self.targets, self.weights = images, targets, weights
         self.alternates = alternates
         self.camera, self.darkest, self.light = camera, darkest, light
+        self.dark_video_share = dark_video_share
         self.batch_size, self.augment = batch_size, augment
         self.mixup_alpha, self.teacher, self.teacher_weight = mixup_alpha, teacher, teacher_weight
         self.order = np.arange(len(images))
@@ -148,7 +149,7 @@ class Batches(keras.utils.PyDataset):
             swapped = self.shuffler.random(len(rows)) < 0.5
             images = np.where(swapped[:, None, None], self.alternates[rows], images)
         if self.camera:
-            images = camera.degrade(images, self.shuffler, self.darkest)
+            images = camera.degrade(images, self.shuffler, self.darkest, self.dark_video_share)
         images = normalize_light(images, self.light)
         x = ops.convert_to_tensor(images[..., None], "float32")
         y = ops.convert_to_tensor(self.targets[rows], "float32")

@@ -52,9 +52,24 @@ def jpeg(image, quality):
 DARKEST = 0.2  # the least light `dim` leaves in training, unless told otherwise
 
 
-def degrade_one(image, rng, darkest=DARKEST):
+def dark_video(image, rng, scale=4):
+    """A face filmed in a nearly dark room: seen `scale` times larger, 3-12% of
+    its light kept (linear, as a dimmed video's luma), a little sensor noise,
+    rounded to the few grey levels left, compressed, and scaled back down."""
+    h, w = image.shape
+    x = cv2.resize(image, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+    x = x.astype(np.float32) * rng.uniform(0.03, 0.12)
+    x = x + rng.normal(0.0, rng.uniform(0.3, 1.5), x.shape)
+    x = jpeg(np.clip(np.rint(x), 0, 255).astype(np.uint8), rng.integers(20, 61))
+    return cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def degrade_one(image, rng, darkest=DARKEST, dark_video_share=0.0):
     """One uint8 face with a random mix of camera conditions (about a third of
-    faces are left as they are); dim light keeps between `darkest` and all of it."""
+    faces are left as they are); dim light keeps between `darkest` and all of it;
+    `dark_video_share` of faces are filmed in a nearly dark room instead."""
+    if dark_video_share and rng.random() < dark_video_share:
+        return dark_video(image, rng)
     if rng.random() < 0.3:
         return image
     x = image.astype(np.float32)
@@ -78,11 +93,11 @@ def degrade_one(image, rng, darkest=DARKEST):
     return x
 
 
-def degrade(images, rng, darkest=DARKEST):
+def degrade(images, rng, darkest=DARKEST, dark_video_share=0.0):
     """A stack of uint8 faces (N, h, w), each degraded on its own."""
     if not len(images):
         return images
-    return np.stack([degrade_one(image, rng, darkest) for image in images])
+    return np.stack([degrade_one(image, rng, darkest, dark_video_share) for image in images])
 
 
 def dim_protocol(images, seed=0, gain=0.45, gamma=1.8, noise=4.0):

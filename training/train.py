@@ -99,6 +99,10 @@ def parse_args(argv=None):
     batches.add_argument("--darkest", type=float, default=camera.DARKEST, metavar="GAIN",
                          help="with --camera, the least light a dim face keeps: its gain is "
                               "drawn from [GAIN, 1] (default %(default)s)")
+    batches.add_argument("--dark-video", type=float, default=0.0, metavar="SHARE",
+                         help="with --camera, this share of faces is filmed in a nearly dark "
+                              "room instead (training.camera.dark_video: 3-12%% of the light, "
+                              "few grey levels, compressed)")
     batches.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                          help="mix pairs of training faces and their targets, with weights "
                               "drawn from Beta(ALPHA, ALPHA); 0 = off")
@@ -190,7 +194,8 @@ def make_batches(args, train, val, train_targets, teacher):
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed, photometric=args.light == "none"), seed=args.seed,
         mixup_alpha=args.mixup, teacher=teacher, teacher_weight=args.teacher_weight,
-        alternates=alternates, camera=args.camera, darkest=args.darkest, light=args.light,
+        alternates=alternates, camera=args.camera, darkest=args.darkest, dark_video_share=args.dark_video,
+        light=args.light,
     )
     val_batches = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
                           args.batch_size, light=args.light)
