@@ -113,7 +113,8 @@ class Batches(keras.utils.PyDataset):
     `teacher_weight` of the targets; with `alternates` (another version of each
     image), each face of a batch is one or the other, at random; with `camera`,
     faces degraded as cameras do (training.camera, dim light keeping at least
-    `darkest` of it, `dark_video_share` of them filmed nearly dark); then each crop's `light` normalised (preprocess.normalize_light)."""
+    `darkest` of it, `dark_video_share` of them filmed nearly dark); then each
+    crop's `light` normalised (preprocess.normalize_light)."""
 
     def __init__(self, images, targets, weights, batch_size, augment=None, seed=0,
                  mixup_alpha=0.0, teacher=None, teacher_weight=0.0, alternates=None,

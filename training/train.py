@@ -194,8 +194,8 @@ def make_batches(args, train, val, train_targets, teacher):
         train.images, train_targets, train_targets @ class_weight, args.batch_size,
         augment=augmenter(args.seed, photometric=args.light == "none"), seed=args.seed,
         mixup_alpha=args.mixup, teacher=teacher, teacher_weight=args.teacher_weight,
-        alternates=alternates, camera=args.camera, darkest=args.darkest, dark_video_share=args.dark_video,
-        light=args.light,
+        alternates=alternates, camera=args.camera, darkest=args.darkest,
+        dark_video_share=args.dark_video, light=args.light,
     )
     val_batches = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
                           args.batch_size, light=args.light)
