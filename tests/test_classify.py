@@ -9,7 +9,8 @@ from conftest import shared_file
 from testkit.synthetic import cartoon_face, scene
 from webapp.vision.classify import DEFAULT_MODEL, EmotionClassifier, ModelNotFound
 from webapp.vision.preprocess import (
-    EMOTIONS, INPUT_SIZE, crop_face, mean_of_views, normalize_light, tta_views,
+    EMOTIONS, INPUT_SIZE, POSTERISED_GREY_LEVELS, crop_face, grey_levels, mean_of_views,
+    normalize_light, tta_views,
 )
 
 
@@ -182,6 +183,48 @@ def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path, single_
     one_at_a_time = [both.predict(crop, views=1, first_views=[k])[0] for k in range(8)]
     assert not np.allclose(one_at_a_time[0], one_at_a_time[1], atol=1e-3)  # other member
     assert np.allclose(np.mean(one_at_a_time, axis=0), both.predict(crop)[0], atol=1e-5)
+
+
+def test_grey_levels_counts_the_distinct_values_of_each_crop():
+    rng = np.random.default_rng(9)
+    flat = rng.integers(40, 56, INPUT_SIZE).astype(np.uint8)  # 16 values, all present
+    full = np.arange(48 * 48, dtype=np.uint32).reshape(INPUT_SIZE) % 256
+    assert list(grey_levels(np.stack([flat, full.astype(np.uint8)]))) == [16, 256]
+    assert list(grey_levels(np.zeros((1, *INPUT_SIZE), np.uint8))) == [1]
+    assert len(grey_levels(np.zeros((0, *INPUT_SIZE), np.uint8))) == 0
+
+
+def test_a_member_that_does_not_read_posterised_crops_gives_them_no_vote(tmp_path,
+                                                                        single_network):
+    first = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]}
+    second = {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05],
+              "reads_posterised": False}
+    folders = [tmp_path / name for name in ("both", "first", "second")]
+    for folder in folders:
+        folder.mkdir()
+    both = EmotionClassifier(members_model(folders[0], [first, second], single_network))
+    alone = EmotionClassifier(members_model(folders[1], [first], single_network))
+    other = EmotionClassifier(members_model(folders[2], [{**second, "file": "emotion.tflite"}],
+                                            single_network))
+    rng = np.random.default_rng(10)
+    dark = rng.integers(0, POSTERISED_GREY_LEVELS, INPUT_SIZE).astype(np.uint8)
+    barely = rng.integers(0, POSTERISED_GREY_LEVELS + 1, INPUT_SIZE).astype(np.uint8)
+    lit = rng.integers(0, 256, INPUT_SIZE).astype(np.uint8)
+    assert list(grey_levels(np.stack([dark, barely]))) == [POSTERISED_GREY_LEVELS,
+                                                            POSTERISED_GREY_LEVELS + 1]
+    crops = [dark, barely, lit]
+    answers = both.predict(crops)
+    # The posterised crop is the first member's alone; the others are both members'.
+    assert np.allclose(answers[0], alone.predict([dark])[0], atol=1e-5)
+    assert not np.allclose(answers[0], other.predict([dark])[0], atol=1e-3)
+    mean = 0.5 * alone.predict(crops[1:]) + 0.5 * other.predict(crops[1:])
+    assert np.allclose(answers[1:], mean, atol=1e-5)
+    # A stream one view at a time: the posterised crop cycles through the first
+    # member's four views only, never an empty vote.
+    one_at_a_time = [both.predict([dark], views=1, first_views=[k])[0] for k in range(4)]
+    assert np.allclose(np.mean(one_at_a_time, axis=0), answers[0], atol=1e-5)
+    assert np.allclose(both.predict([dark], views=1, first_views=[5])[0], one_at_a_time[1],
+                       atol=1e-6)
 
 
 def test_the_cards_temperature_sharpens_each_answer_and_keeps_its_label(tmp_path,

@@ -988,6 +988,7 @@ def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_pat
     path = members.assemble([shipped, str(second)], str(tmp_path / "out"), weights=[2, 1])
     written = json.loads((tmp_path / "out" / "emotion.json").read_text())
     assert [m["file"] for m in written["members"]] == ["emotion.tflite", "emotion_2.tflite"]
+    assert [m["reads_posterised"] for m in written["members"]] == [True, True]
     assert [m["crop_normalisation"] for m in written["members"]] == ["equalize", "none"]
     assert [m["weight"] for m in written["members"]] == [2.0, 1.0]
     assert "tta_zooms" not in written and written["labels"] == list(EMOTIONS)
@@ -998,6 +999,19 @@ def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_pat
     assert np.allclose(evaluate.predict_split(path, faces, (1.0, 1.05)), served, atol=1e-6)
     alone = EmotionClassifier(shipped).predict(list(faces))
     assert not np.allclose(served, alone, atol=1e-3)
+
+    # The second member marked as not reading posterised crops: a dark face is the first's.
+    members.main([shipped, str(second), "--out-dir", str(tmp_path / "dark"), "--weights", "2,1",
+                  "--not-posterised", "2"])
+    written = json.loads((tmp_path / "dark" / "emotion.json").read_text())
+    assert [m["reads_posterised"] for m in written["members"]] == [True, False]
+    assert written["posterised_grey_levels"] == 24
+    dark = np.random.default_rng(4).integers(0, 12, (2, 48, 48)).astype(np.uint8)
+    abstaining = EmotionClassifier(str(tmp_path / "dark" / "emotion.tflite"))
+    first_alone = EmotionClassifier(shipped).predict(list(dark))
+    assert np.allclose(abstaining.predict(list(dark)), first_alone, atol=1e-5)
+    assert not np.allclose(EmotionClassifier(path).predict(list(dark)), first_alone, atol=1e-3)
+    assert np.allclose(abstaining.predict(list(faces)), served, atol=1e-6)
 
 
 def test_a_fitted_temperature_makes_an_under_confident_model_say_how_often_it_is_right():

@@ -87,14 +87,16 @@ def main(argv=None):
     parser.add_argument("--data", help=f"FER-2013 CSV; default ${data.DATA_ENV}")
     parser.add_argument("--split", choices=data.SPLITS, default="PrivateTest")
     parser.add_argument("--samples", help="folder with the sample photos")
+    parser.add_argument("--condition", action="append", choices=list(CONDITIONS),
+                        help="only this condition (repeat it for more); default: all")
     args = parser.parse_args(argv)
+    names = tuple(args.condition or CONDITIONS)
     split = data.load_splits(args.data)[args.split]
     print(f"{args.split}, {len(split)} faces; accuracy per condition")
-    print(f"{'model':<40}" + "".join(f"{name:>13}" for name in CONDITIONS))
+    print(f"{'model':<40}" + "".join(f"{name:>13}" for name in names))
     for model_path in args.models:
-        accuracies = condition_accuracies(model_path, split)
-        print(f"{model_path:<40}"
-              + "".join(f"{accuracies[name]:>13.2%}" for name in CONDITIONS))
+        accuracies = condition_accuracies(model_path, split, names)
+        print(f"{model_path:<40}" + "".join(f"{accuracies[name]:>13.2%}" for name in names))
     if args.samples:
         for model_path in args.models:
             answers = sample_answers(model_path, args.samples)

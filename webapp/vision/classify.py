@@ -15,8 +15,8 @@ import json
 import os
 
 import numpy as np
-from webapp.vision.preprocess import (TTA_ZOOMS, normalize, normalize_light, tta_views,
-                                      with_temperature)
+from webapp.vision.preprocess import (POSTERISED_GREY_LEVELS, TTA_ZOOMS, grey_levels, normalize,
+                                      normalize_light, tta_views, with_temperature)
 from webapp.vision.threadlocal import per_os_thread
 from webapp.vision.tflite import TFLiteModel
 
@@ -41,13 +41,16 @@ def read_model_card(model_path):
 
 class Member:
     """One network of the model: its file, the light normalisation of its crops,
-    the zooms of its views (plain and mirrored at each) and its weight."""
+    the zooms of its views (plain and mirrored at each), its weight, and whether
+    it votes on posterised crops (see preprocess.POSTERISED_GREY_LEVELS)."""
 
-    def __init__(self, model_path, light="none", tta_zooms=TTA_ZOOMS, weight=1.0):
+    def __init__(self, model_path, light="none", tta_zooms=TTA_ZOOMS, weight=1.0,
+                 reads_posterised=True):
         self.model_path = os.path.abspath(model_path)
         self.light = light
         self.tta_zooms = tuple(tta_zooms)
         self.weight = float(weight)
+        self.reads_posterised = bool(reads_posterised)
         self.views = 2 * len(self.tta_zooms) if self.tta_zooms else 1
 
     def view_stack(self, crops, upto):
@@ -60,13 +63,14 @@ class Member:
 
 def members_of(card, model_path, tta_zooms=None):
     """The members a card describes (`members`: a list of {"file", "crop_normalisation",
-    "tta_zooms", "weight"}, files beside the card), or the card's own file alone."""
+    "tta_zooms", "weight", "reads_posterised"}, files beside the card), or the card's own
+    file alone."""
     folder = os.path.dirname(model_path)
     if card.get("members"):
         return [Member(os.path.join(folder, member["file"]),
                        member.get("crop_normalisation", "none"),
                        member.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms,
-                       member.get("weight", 1.0))
+                       member.get("weight", 1.0), member.get("reads_posterised", True))
                 for member in card["members"]]
     zooms = card.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms
     return [Member(model_path, card.get("crop_normalisation", "none"), zooms)]
@@ -81,7 +85,9 @@ class EmotionClassifier:
     has none), fitted so that confidence matches accuracy. The views form one
     cycle, members taking turns (view 0 of each member, then view 1 of each...),
     so that a stream classifying a face one view at a time draws on every member
-    in as many classifications."""
+    in as many classifications. A posterised crop (at most the card's
+    `posterised_grey_levels` grey levels) goes round the cycle of the members
+    that read posterised crops only."""
 
     def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None, temperature=None):
         self.model_path = os.path.abspath(model_path)
@@ -101,6 +107,10 @@ class EmotionClassifier:
         most = max(member.views for member in self.members)
         self.cycle = [(m, v) for v in range(most) for m, member in enumerate(self.members)
                       if v < member.views]
+        readers = [(m, v) for m, v in self.cycle if self.members[m].reads_posterised]
+        self.posterised_cycle = readers if 0 < len(readers) < len(self.cycle) else self.cycle
+        self.posterised_grey_levels = int(card.get("posterised_grey_levels",
+                                                   POSTERISED_GREY_LEVELS))
         self._local = per_os_thread()
         self._models()  # fail now, not on the first face, if a file is bad
 
@@ -119,31 +129,39 @@ class EmotionClassifier:
 
     def predict(self, face_crops, views=None, first_views=None):
         """Probabilities (N, len(labels)) for N crops of input_size, uint8 0..255,
-        each the weighted mean over `views` views of the cycle (default: all).
+        each the weighted mean over `views` views of its cycle (default: all).
 
         `first_views` (one per crop) starts each crop's views at that place in
-        the cycle, wrapping round: a stream that classifies a face one view at a
+        its cycle, wrapping round: a stream that classifies a face one view at a
         time, from first views 0, 1, 2..., sees every view of every member in
         `max_views` classifications."""
         if len(face_crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        count = len(face_crops)
         crops = np.stack(face_crops)
-        views = self.max_views if views is None else min(views, self.max_views)
+        count = len(crops)
         first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
-        chosen = (first[None, :] + np.arange(views)[:, None]) % self.max_views  # (views, N)
+        picks = [[] for _ in self.members]  # per member: (its view, crop index)
+        for n, cycle in enumerate(self.cycles_for(crops)):
+            for step in range(len(cycle) if views is None else min(views, len(cycle))):
+                m, v = cycle[(first[n] + step) % len(cycle)]
+                picks[m].append((v, n))
         total = np.zeros((count, len(self.labels)), np.float64)
         weights = np.zeros(count, np.float64)
-        for m, (member, model) in enumerate(zip(self.members, self._models())):
-            picks = [(v, n) for step in range(views) for n in range(count)
-                     for member_index, v in [self.cycle[chosen[step, n]]] if member_index == m]
-            if not picks:
+        for member, model, member_picks in zip(self.members, self._models(), picks):
+            if not member_picks:
                 continue
-            stack = member.view_stack(crops, max(v for v, _ in picks))
-            x = np.stack([stack[v, n] for v, n in picks])
+            stack = member.view_stack(crops, max(v for v, _ in member_picks))
+            x = np.stack([stack[v, n] for v, n in member_picks])
             answers = model.predict(normalize(x[..., None], self.input_scale, self.input_offset))
             share = member.weight / member.views
-            for (_, n), answer in zip(picks, answers):
+            for (_, n), answer in zip(member_picks, answers):
                 total[n] += share * answer
                 weights[n] += share
         return with_temperature(total / weights[:, None], self.temperature).astype(np.float32)
+
+    def cycles_for(self, crops):
+        """Each crop's cycle of views: the posterised cycle for a posterised crop."""
+        if self.posterised_cycle is self.cycle:
+            return [self.cycle] * len(crops)
+        posterised = grey_levels(crops) <= self.posterised_grey_levels
+        return [self.posterised_cycle if flat else self.cycle for flat in posterised]

@@ -30,6 +30,13 @@ TTA_ZOOMS = (1.0, 1.05)
 CROP_NORMALISATIONS = ("none", "equalize", "clahe")
 CLAHE_CLIP, CLAHE_TILES = 2.0, (4, 4)
 
+# A crop with at most this many grey levels as cut (before its light is
+# normalised) is posterised: a face filmed nearly in the dark, its light
+# rounded to a few values. FER-2013's faces hold at least 74, dimmed by the
+# robustness protocol at least 23; a smile clip at 6% of its light holds 15-16.
+# Members the card marks `reads_posterised: false` do not vote on such a crop.
+POSTERISED_GREY_LEVELS = 24
+
 
 def normalize(pixels, scale=INPUT_SCALE, offset=INPUT_OFFSET):
     """Map 0..255 grayscale pixels to the model's input range (float32)."""
@@ -52,6 +59,15 @@ def normalize_light(crops, method="none"):
     if crops.ndim == 2:
         return one(np.ascontiguousarray(crops))
     return np.stack([one(np.ascontiguousarray(crop)) for crop in crops]) if len(crops) else crops
+
+
+def grey_levels(crops):
+    """The number of distinct grey levels in each crop of a stack (N, h, w)."""
+    crops = np.asarray(crops)
+    if len(crops) == 0:
+        return np.zeros(0, int)
+    ordered = np.sort(crops.reshape(len(crops), -1), axis=1)
+    return 1 + np.count_nonzero(np.diff(ordered, axis=1), axis=1)
 
 
 def crop_face(gray_image, box, size=INPUT_SIZE):
