@@ -152,18 +152,23 @@ def members_model(folder, members, network):
     return str(folder / "emotion.tflite")
 
 
+def pair_and_each_alone(tmp_path, first, second, network):
+    """Classifiers of the two members together, of the first alone, of the second alone."""
+    folders = [tmp_path / name for name in ("both", "first", "second")]
+    for folder in folders:
+        folder.mkdir()
+    return (EmotionClassifier(members_model(folders[0], [first, second], network)),
+            EmotionClassifier(members_model(folders[1], [first], network)),
+            EmotionClassifier(members_model(folders[2], [{**second, "file": "emotion.tflite"}],
+                                            network)))
+
+
 def test_members_answer_as_the_weighted_mean_of_each_ones_views(tmp_path, single_network):
     first = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05],
              "weight": 3.0}
     second = {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0],
               "weight": 1.0}
-    folders = [tmp_path / name for name in ("both", "first", "second")]
-    for folder in folders:
-        folder.mkdir()
-    both = EmotionClassifier(members_model(folders[0], [first, second], single_network))
-    alone = EmotionClassifier(members_model(folders[1], [first], single_network))
-    other = EmotionClassifier(members_model(folders[2], [{**second, "file": "emotion.tflite"}],
-                                            single_network))
+    both, alone, other = pair_and_each_alone(tmp_path, first, second, single_network)
     crops = list(np.random.default_rng(5).integers(0, 255, (3, *INPUT_SIZE), dtype=np.uint8))
     assert both.max_views == 6 and [member.light for member in both.members] == [
         "none", "equalize"]
@@ -199,13 +204,7 @@ def test_a_member_that_does_not_read_posterised_crops_gives_them_no_vote(tmp_pat
     first = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]}
     second = {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05],
               "reads_posterised": False}
-    folders = [tmp_path / name for name in ("both", "first", "second")]
-    for folder in folders:
-        folder.mkdir()
-    both = EmotionClassifier(members_model(folders[0], [first, second], single_network))
-    alone = EmotionClassifier(members_model(folders[1], [first], single_network))
-    other = EmotionClassifier(members_model(folders[2], [{**second, "file": "emotion.tflite"}],
-                                            single_network))
+    both, alone, other = pair_and_each_alone(tmp_path, first, second, single_network)
     rng = np.random.default_rng(10)
     dark = rng.integers(0, POSTERISED_GREY_LEVELS, INPUT_SIZE).astype(np.uint8)
     barely = rng.integers(0, POSTERISED_GREY_LEVELS + 1, INPUT_SIZE).astype(np.uint8)
