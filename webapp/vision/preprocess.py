@@ -32,8 +32,9 @@ CLAHE_CLIP, CLAHE_TILES = 2.0, (4, 4)
 
 # A crop with at most this many grey levels as cut (before its light is
 # normalised) is posterised: a face filmed nearly in the dark, its light
-# rounded to a few values. FER-2013's faces hold at least 74, dimmed by the
-# robustness protocol at least 23; a smile clip at 6% of its light holds 15-16.
+# rounded to a few values. PrivateTest's faces hold at least 74, dimmed by the
+# robustness protocol at least 23 (bench/grey_levels.py; PublicTest holds one
+# all-black image); a smile clip at 6% of its light holds 15-16.
 # Members the card marks `reads_posterised: false` do not vote on such a crop.
 POSTERISED_GREY_LEVELS = 24
 
