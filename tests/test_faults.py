@@ -6,13 +6,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
 from testkit import clips
-from conftest import ServerProcess
+from conftest import REPO_ROOT, ServerProcess
 
 
 def upload(url, path):
@@ -180,3 +181,26 @@ def test_disk_full_while_writing_the_output_fails_the_job_with_the_reason(engine
     assert "disk is full" in job["error"]
     # The partial outputs are gone (space freed), and so is the failed job's input.
     assert files_left == []
+
+
+SIGNAL_WHILE_A_LOCK_IS_HELD = """
+import os, signal, threading
+from webapp.jobs import worker
+received = worker.record_stop_signals()
+stop = threading.Event()
+with stop._cond:  # where Event.wait holds its lock: the handler must not need it
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):  # the handler runs at the next bytecode boundary
+        if received:
+            break
+worker.wait_for_stop(received, stop, parent_pid=0)
+print("stopped" if stop.is_set() and received == [signal.SIGTERM] else "not stopped")
+"""
+
+
+def test_a_stop_signal_while_the_main_thread_holds_a_lock_still_stops_the_worker():
+    """A handler that sets the stop event itself deadlocks when the signal lands
+    inside the event's own wait; the worker then never stops (seen in CI)."""
+    done = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_A_LOCK_IS_HELD], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "stopped", done.stderr

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from webapp.jobs import settings as job_settings
 from webapp.jobs.store import JobStore
@@ -55,6 +56,23 @@ def die_with_parent(parent_pid, stop):
         stop.set()
 
 
+def record_stop_signals():
+    """Record SIGTERM and SIGINT in the returned list. The handler takes no lock:
+    it runs between two bytecodes of the main thread, which may hold the lock
+    inside a threading.Event at that moment (Event.set there would deadlock)."""
+    received = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _frame: received.append(signum))
+    return received
+
+
+def wait_for_stop(received, stop, parent_pid, poll_seconds=0.2):
+    """Block until a stop signal, a stop already set, or the parent gone; then set stop."""
+    while not (received or stop.is_set() or (parent_pid and os.getppid() != parent_pid)):
+        time.sleep(poll_seconds)
+    stop.set()
+
+
 def work(store, engine, limits, stop, poll_seconds):
     """Claim and run jobs until told to stop."""
     me = worker_id()
@@ -80,8 +98,7 @@ def main(argv=None):
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    received = record_stop_signals()
     die_with_parent(args.parent_pid, stop)
     settings = json.loads(args.settings)
     store = JobStore(args.jobs_dir)
@@ -92,9 +109,7 @@ def main(argv=None):
     for thread in threads:
         thread.start()
     log.info("job worker %s ready (%d thread(s))", worker_id(), len(threads))
-    while not stop.wait(1.0):
-        if args.parent_pid and os.getppid() != args.parent_pid:
-            stop.set()
+    wait_for_stop(received, stop, args.parent_pid)
     for thread in threads:
         thread.join()
     log.info("job worker %s stopped", worker_id())
