@@ -46,13 +46,18 @@ def is_alive(worker):
         return False
 
 
+def parent_gone(parent_pid):
+    """Whether the process that started this one is no longer its parent."""
+    return bool(parent_pid) and os.getppid() != parent_pid
+
+
 def die_with_parent(parent_pid, stop):
     """Ask the kernel for SIGTERM when the parent dies; stop now if it already did."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: the pid check below still works
         pass
-    if parent_pid and os.getppid() != parent_pid:
+    if parent_gone(parent_pid):
         stop.set()
 
 
@@ -68,7 +73,7 @@ def record_stop_signals():
 
 def wait_for_stop(received, stop, parent_pid, poll_seconds=0.2):
     """Block until a stop signal, a stop already set, or the parent gone; then set stop."""
-    while not (received or stop.is_set() or (parent_pid and os.getppid() != parent_pid)):
+    while not (received or stop.is_set() or parent_gone(parent_pid)):
         time.sleep(poll_seconds)
     stop.set()
 
