@@ -32,7 +32,8 @@ import socketio
 
 import common
 from common import REPO_ROOT, cpu_summary
-from testkit.synthetic import jpeg, scene  # noqa: E402  (importable once common has set the path)
+from testkit.descriptors import settled_descriptors  # noqa: E402  (importable once common has set the path)
+from testkit.synthetic import jpeg, scene  # noqa: E402
 
 HALF_OPEN_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: never ends
 
@@ -133,10 +134,6 @@ def half_open_scenario(url, port, addresses, count, frame, hold_seconds):
             sock.close()
 
 
-def open_descriptors(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def descriptor_scenario(url, pid, calls, frame):
     unknown_job = url + "/api/videos/" + "A" * 24
     boundary = "bench-boundary"
@@ -157,11 +154,11 @@ def descriptor_scenario(url, pid, calls, frame):
 
     for _ in range(5):  # warm-up: each worker thread's interpreter and connection
         one_round()
-    before = open_descriptors(pid)
+    before = len(settled_descriptors(pid))
     rounds = calls // 3
     for _ in range(rounds):
         one_round()
-    after = open_descriptors(pid)
+    after = len(settled_descriptors(pid))
     print(f"  {rounds * 3} calls ({rounds} each of /readyz, GET /api/videos/<unknown id>, "
           f"POST /api/analyze): {before} -> {after} open descriptors ({after - before:+d})")
 

@@ -15,6 +15,7 @@ import pytest
 import socketio
 
 from conftest import ServerProcess
+from testkit.descriptors import settled_descriptors
 from testkit.synthetic import jpeg, scene
 
 UNLIMITED = {"RATE_LIMIT_API": "100000 per minute", "RATE_LIMIT_ANALYZE": "100000 per minute"}
@@ -170,31 +171,6 @@ def test_a_client_reaching_the_app_directly_cannot_forge_its_address(guarded_ser
         except urllib.error.HTTPError as error:
             statuses.append(error.code)
     assert statuses == [404] * 20 + [429]
-
-
-def open_descriptors(pid):
-    """What each open descriptor of the process points to, by number."""
-    folder = f"/proc/{pid}/fd"
-    targets = {}
-    for name in os.listdir(folder):
-        try:
-            targets[name] = os.readlink(os.path.join(folder, name))
-        except OSError:  # closed between listing and reading
-            pass
-    return targets
-
-
-def settled_descriptors(pid, seconds=2.0):
-    """The fewest open descriptors seen over a short while: a socket whose close is still
-    in flight is not a leak, and a leaked descriptor stays for every look."""
-    fewest = open_descriptors(pid)
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        time.sleep(0.1)
-        now = open_descriptors(pid)
-        if len(now) < len(fewest):
-            fewest = now
-    return fewest
 
 
 def multipart_image(data, boundary="test-boundary"):
