@@ -1014,6 +1014,54 @@ def test_members_are_put_together_into_one_model_served_and_scored_alike(tmp_pat
     assert np.allclose(abstaining.predict(list(faces)), served, atol=1e-6)
 
 
+def test_a_member_is_added_to_a_model_put_together_before(tmp_path, single_network):
+    """--base keeps the earlier members as their card says (files, weights, offsets,
+    posterised votes) and adds the new ones after; the result is the model that naming
+    every member at once would have made, and the server answers both alike."""
+    import shutil
+
+    from training import members
+    from webapp.vision.classify import EmotionClassifier
+
+    card = json.loads(open(single_network.replace(".tflite", ".json")).read())
+    paths = []
+    for letter, bias in (("a", 0.0), ("b", 0.7), ("c", -0.4)):
+        folder = tmp_path / letter
+        folder.mkdir()
+        shutil.copy(single_network, folder / "emotion.tflite")
+        (folder / "emotion.json").write_text(json.dumps(dict(card, class_bias={"fear": bias})))
+        paths.append(str(folder / "emotion.tflite"))
+
+    members.assemble(paths[:2], str(tmp_path / "two"), weights=[2, 1], not_posterised={2})
+    members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
+                  "--out-dir", str(tmp_path / "added")])
+    members.assemble(paths, str(tmp_path / "all"), weights=[2, 1, 1], not_posterised={2})
+    added = json.loads((tmp_path / "added" / "emotion.json").read_text())
+    at_once = json.loads((tmp_path / "all" / "emotion.json").read_text())
+    assert added == at_once
+    assert [m["weight"] for m in added["members"]] == [2.0, 1.0, 1.0]
+    assert [m["reads_posterised"] for m in added["members"]] == [True, False, True]
+    assert [m["class_bias"] for m in added["members"]] == [{"fear": b} for b in (0.0, 0.7, -0.4)]
+
+    faces = np.random.default_rng(5).integers(0, 256, (4, 48, 48)).astype(np.uint8)
+    served = EmotionClassifier(str(tmp_path / "added" / "emotion.tflite")).predict(list(faces))
+    assert np.allclose(served, EmotionClassifier(str(tmp_path / "all" / "emotion.tflite"))
+                       .predict(list(faces)), atol=1e-6)
+
+    # Weights given for every member replace the card's; a count that does not fit, or a
+    # network made for another input, is refused with the reason.
+    members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
+                  "--out-dir", str(tmp_path / "reweighed"), "--weights", "1,1,3"])
+    reweighed = json.loads((tmp_path / "reweighed" / "emotion.json").read_text())
+    assert [m["weight"] for m in reweighed["members"]] == [1.0, 1.0, 3.0]
+    with pytest.raises(SystemExit):
+        members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
+                      "--out-dir", str(tmp_path / "bad"), "--weights", "1,3"])
+    (tmp_path / "c" / "emotion.json").write_text(json.dumps(dict(card, input_size=[64, 64])))
+    with pytest.raises(ValueError, match="input_size"):
+        members.assemble([paths[2]], str(tmp_path / "bad"), base=str(tmp_path / "two" / "emotion.json"))
+
+
 def test_a_fitted_temperature_makes_an_under_confident_model_say_how_often_it_is_right():
     from training.calibrate import fit_temperature
     from training.metrics import expected_calibration_error

@@ -2,6 +2,10 @@
 
     python -m training.members runs/a/emotion.tflite runs/b/emotion.tflite --out-dir models \
         [--weights 1,1] [--not-posterised 2] [--metrics metrics.json]
+    python -m training.members runs/c/emotion.tflite --base models/emotion.json --out-dir runs/cand
+
+With --base, the members of a model already put together come first, each with its weight,
+offsets and posterised vote as its card says; the networks named are added after them.
 
 Writes <out-dir>/emotion.tflite (the first member), emotion_2.tflite, ... and
 emotion.json, whose `members` list says for each member its file, the light
@@ -27,20 +31,47 @@ COMBINE = ("each member's probabilities averaged over its views (plain and mirro
            "the members (that read the crop) taking turns")
 
 
+MODEL_KEYS = ("format", "labels", "input_size", "channels", "color", "input_scale",
+              "input_offset", "output")
+
+
 def member_card(path):
     with open(os.path.splitext(path)[0] + ".json") as f:
         return json.load(f)
 
 
+def base_members(card_path):
+    """The members of a model put together before: (network path, its card as a member's
+    card, weight, reads_posterised) each, and the model-wide part of the card."""
+    with open(card_path) as f:
+        card = json.load(f)
+    model = {key: card[key] for key in MODEL_KEYS}
+    folder = os.path.dirname(card_path)
+    members = [(os.path.join(folder, member["file"]), dict(model, **member),
+                member["weight"], member["reads_posterised"]) for member in card["members"]]
+    return members, model
+
+
 def assemble(member_paths, out_dir, weights=None, metrics=None, name="emotion",
-             not_posterised=()):
+             not_posterised=(), base=None):
     """Copy the members into out_dir and write the card; returns its .tflite path.
-    Members whose 1-based numbers are in `not_posterised` do not vote on posterised crops."""
-    weights = weights or [1.0] * len(member_paths)
-    cards = [member_card(path) for path in member_paths]
+    Members whose 1-based numbers are in `not_posterised` do not vote on posterised crops.
+    `base` names the card of a model put together before: its members come first, with
+    their own weights (unless `weights` gives one for every member) and posterised votes."""
+    entries = [(path, member_card(path), 1.0, True) for path in member_paths]
+    if base:
+        before, model = base_members(base)
+        for path, card, _, _ in entries:
+            differing = [key for key in MODEL_KEYS if card[key] != model[key]]
+            if differing:
+                raise ValueError(f"{path} differs from {base} in {', '.join(differing)}")
+        entries = before + entries
+    weights = weights or [weight for _, _, weight, _ in entries]
+    if len(weights) != len(entries):
+        raise ValueError(f"{len(weights)} weights for {len(entries)} members")
     os.makedirs(out_dir, exist_ok=True)
     members = []
-    for index, (path, card, weight) in enumerate(zip(member_paths, cards, weights)):
+    for index, ((path, card, _, reads), weight) in enumerate(zip(entries, weights)):
         filename = f"{name}.tflite" if index == 0 else f"{name}_{index + 1}.tflite"
         if os.path.abspath(path) != os.path.abspath(os.path.join(out_dir, filename)):
             shutil.copy(path, os.path.join(out_dir, filename))
@@ -49,10 +80,8 @@ def assemble(member_paths, out_dir, weights=None, metrics=None, name="emotion",
                         "crop_normalisation": card.get("crop_normalisation", "none"),
                         "tta_zooms": card.get("tta_zooms", []), "weight": float(weight),
                         "class_bias": card.get("class_bias", {}),
-                        "reads_posterised": index + 1 not in not_posterised})
-    first = cards[0]
-    card = {key: first[key] for key in ("format", "labels", "input_size", "channels", "color",
-                                        "input_scale", "input_offset", "output")}
+                        "reads_posterised": reads and index + 1 not in not_posterised})
+    card = {key: entries[0][1][key] for key in MODEL_KEYS}
     card.update(members=members, combine=COMBINE, metrics=metrics or {},
                 posterised_grey_levels=POSTERISED_GREY_LEVELS,
                 input="face crop resized to input_size, light-normalised as each member says "
@@ -66,6 +95,8 @@ def assemble(member_paths, out_dir, weights=None, metrics=None, name="emotion",
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("members", nargs="+", help="exported .tflite files, each with its card")
+    parser.add_argument("--base", metavar="CARD",
+                        help="a model put together before (its .json): its members come first")
     parser.add_argument("--out-dir", default="models")
     parser.add_argument("--weights", type=lambda text: [float(v) for v in text.split(",")])
     parser.add_argument("--not-posterised", type=lambda text: {int(v) for v in text.split(",")},
@@ -78,12 +109,16 @@ def main(argv=None):
     if args.metrics:
         with open(args.metrics) as f:
             metrics = json.load(f)
-    if args.weights and len(args.weights) != len(args.members):
-        parser.error("give one weight per member")
-    if not args.not_posterised <= set(range(1, len(args.members) + 1)):
+    count = len(args.members) + (len(base_members(args.base)[0]) if args.base else 0)
+    if args.weights and len(args.weights) != count:
+        parser.error(f"give one weight per member ({count}, counting --base's)")
+    if not args.not_posterised <= set(range(1, count + 1)):
         parser.error("--not-posterised names a member that is not given")
-    path = assemble(args.members, args.out_dir, args.weights, metrics,
-                    not_posterised=args.not_posterised)
+    try:
+        path = assemble(args.members, args.out_dir, args.weights, metrics,
+                        not_posterised=args.not_posterised, base=args.base)
+    except ValueError as error:
+        parser.error(str(error))
     print(f"wrote {path}")
 
 
