@@ -1057,6 +1057,11 @@ def test_a_member_is_added_to_a_model_put_together_before(tmp_path, single_netwo
     with pytest.raises(SystemExit):
         members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
                       "--out-dir", str(tmp_path / "bad"), "--weights", "1,3"])
+    with pytest.raises(SystemExit):
+        members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
+                      "--out-dir", str(tmp_path / "bad"), "--not-posterised", "4"])
+    with pytest.raises(ValueError, match="names no members"):
+        members.assemble([paths[2]], str(tmp_path / "bad"), base=paths[0].replace(".tflite", ".json"))
     (tmp_path / "c" / "emotion.json").write_text(json.dumps(dict(card, input_size=[64, 64])))
     with pytest.raises(ValueError, match="input_size"):
         members.assemble([paths[2]], str(tmp_path / "bad"), base=str(tmp_path / "two" / "emotion.json"))

@@ -45,6 +45,8 @@ def base_members(card_path):
     card, weight, reads_posterised) each, and the model-wide part of the card."""
     with open(card_path) as f:
         card = json.load(f)
+    if "members" not in card:
+        raise ValueError(f"{card_path} names no members: give a card training.members wrote")
     model = {key: card[key] for key in MODEL_KEYS}
     folder = os.path.dirname(card_path)
     members = [(os.path.join(folder, member["file"]), dict(model, **member),
@@ -68,7 +70,9 @@ def assemble(member_paths, out_dir, weights=None, metrics=None, name="emotion",
         entries = before + entries
     weights = weights or [weight for _, _, weight, _ in entries]
     if len(weights) != len(entries):
-        raise ValueError(f"{len(weights)} weights for {len(entries)} members")
+        raise ValueError(f"give one weight per member ({len(entries)} members, --base's included)")
+    if not set(not_posterised) <= set(range(1, len(entries) + 1)):
+        raise ValueError("--not-posterised names a member that is not given")
     os.makedirs(out_dir, exist_ok=True)
     members = []
     for index, ((path, card, _, reads), weight) in enumerate(zip(entries, weights)):
@@ -109,11 +113,6 @@ def main(argv=None):
     if args.metrics:
         with open(args.metrics) as f:
             metrics = json.load(f)
-    count = len(args.members) + (len(base_members(args.base)[0]) if args.base else 0)
-    if args.weights and len(args.weights) != count:
-        parser.error(f"give one weight per member ({count}, counting --base's)")
-    if not args.not_posterised <= set(range(1, count + 1)):
-        parser.error("--not-posterised names a member that is not given")
     try:
         path = assemble(args.members, args.out_dir, args.weights, metrics,
                         not_posterised=args.not_posterised, base=args.base)
