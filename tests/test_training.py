@@ -1113,3 +1113,47 @@ def test_calibration_writes_a_temperature_that_evaluate_and_the_server_then_appl
     card = json.loads((tmp_path / "emotion.json").read_text())
     assert card["temperature"] == temperature and card["metrics"]["samples"] > 0
     assert 0 <= card["metrics"]["ece"] <= 1
+
+
+def test_a_face_weighs_what_its_row_in_the_file_says_wherever_the_holdout_moved_it(
+        tmp_path, tiny_csv):
+    from training import train
+
+    training = data.load_splits(tiny_csv, holdout=35)["Training"]
+    assert len(training) == 224 - 35 and training.rows.max() > len(training)
+    per_row = np.arange(1, 200, dtype=np.float32)  # rows 199 and later are past its end
+    class_weight = np.where(training.labels == 0, 2.0, 1.0).astype(np.float32)
+    args = types.SimpleNamespace(face_weights=None)
+    assert train.sample_weights(args, training, class_weight) is class_weight
+    np.save(tmp_path / "weights.npy", per_row)
+    with_rows = train.sample_weights(
+        types.SimpleNamespace(face_weights=str(tmp_path / "weights.npy")), training, class_weight)
+    expected = class_weight * np.where(training.rows < 199, training.rows + 1, 1)
+    assert np.allclose(with_rows, expected * class_weight.sum() / expected.sum())
+    assert np.isclose(with_rows.mean(), class_weight.mean())
+
+
+def test_the_faces_an_ensemble_gets_wrong_weigh_more_unless_fer_plus_doubts_their_label(
+        tmp_path, tiny_csv, single_network, capsys):
+    from training import face_weights, train
+    from training.evaluate import predict_split
+
+    votes = write_ferplus_csv(tmp_path / "ferplus.csv")
+    out = tmp_path / "weights.npy"
+    face_weights.main([single_network, "--data", tiny_csv, "--ferplus", votes, "--wrong", "3",
+                       "--out", str(out)])
+    weights = np.load(out)
+    training = data.load_splits(tiny_csv, votes)["Training"]
+    wrong = predict_split(single_network, training.images).argmax(axis=1) != training.labels
+    # FER+ votes every face neutral: only mistakes on faces labelled neutral count.
+    counted = wrong & (training.labels == EMOTIONS.index("neutral"))
+    assert 0 < counted.sum() < wrong.sum()
+    assert len(weights) == sum(SPLIT_SIZES.values())
+    assert set(np.flatnonzero(weights == 3)) == set(training.rows[counted])
+    assert np.all(np.delete(weights, training.rows[counted]) == 1)
+    assert f"{counted.sum()} up-weighted to 3" in capsys.readouterr().out
+
+    train.main(["--data", tiny_csv, "--arch", "mini_xception", "--epochs", "1",
+                "--batch-size", "16", "--face-weights", str(out), "--out", str(tmp_path / "run")])
+    assert f"face weights {out}: {counted.sum()} faces weigh other than 1" in \
+        capsys.readouterr().out

@@ -36,12 +36,14 @@ class DataError(ValueError):
 
 @dataclass
 class Split:
-    """One Usage split: images (N, 48, 48) uint8, labels (N,) int, and the
-    FER+ vote distribution (N, 7) float32 when FER+ was given."""
+    """One Usage split: images (N, 48, 48) uint8, labels (N,) int, the
+    FER+ vote distribution (N, 7) float32 when FER+ was given, and each face's
+    row number in the FER-2013 file."""
 
     images: np.ndarray
     labels: np.ndarray
     votes: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
     def __len__(self):
         return len(self.labels)
@@ -166,6 +168,7 @@ def load_splits(path=None, ferplus_path=None, limit=None, drop_blank=True, holdo
             images=images[keep],
             labels=labels[keep],
             votes=None if votes is None else _fill_empty_votes(votes[keep], labels[keep]),
+            rows=rows[keep],
         )
     return splits
 
@@ -202,8 +205,10 @@ def joined(first, second):
     """One Split of two (votes kept only when both have them)."""
     votes = (None if first.votes is None or second.votes is None
              else np.concatenate([first.votes, second.votes]))
+    rows = (None if first.rows is None or second.rows is None
+            else np.concatenate([first.rows, second.rows]))
     return Split(np.concatenate([first.images, second.images]),
-                 np.concatenate([first.labels, second.labels]), votes)
+                 np.concatenate([first.labels, second.labels]), votes, rows)
 
 
 def _fill_empty_votes(votes, labels):

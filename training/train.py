@@ -55,6 +55,9 @@ def parse_args(argv=None):
                         help="size of the Holdout slice (default: %(default)s)")
     source.add_argument("--fit-public", action="store_true",
                         help="also train on PublicTest (needs --validation Holdout)")
+    source.add_argument("--face-weights", metavar="NPY",
+                        help="a weight per FER-2013 row (training.face_weights): faces an "
+                             "ensemble gets wrong weigh more")
     source.add_argument("--crops", choices=TRAINING_CROPS, default="fer",
                         help="train and validate on FER-2013's own crops, on the faces cut "
                              "as the server cuts them (training.served), or on both (mixed: "
@@ -191,7 +194,8 @@ def make_batches(args, train, val, train_targets, teacher):
         print(f"crops: {args.crops} ({time.time() - started:.0f} s)", flush=True)
     class_weight = data.class_weights(train.labels, args.class_weight_power)
     train_batches = Batches(
-        train.images, train_targets, train_targets @ class_weight, args.batch_size,
+        train.images, train_targets, sample_weights(args, train, train_targets @ class_weight),
+        args.batch_size,
         augment=augmenter(args.seed, photometric=args.light == "none"), seed=args.seed,
         mixup_alpha=args.mixup, teacher=teacher, teacher_weight=args.teacher_weight,
         alternates=alternates, camera=args.camera, darkest=args.darkest,
@@ -200,6 +204,21 @@ def make_batches(args, train, val, train_targets, teacher):
     val_batches = Batches(val_images, val_targets, np.ones(len(val_images), np.float32),
                           args.batch_size, light=args.light)
     return train_batches, val_batches
+
+
+def sample_weights(args, train, weights):
+    """Each training face's loss weight: its class's, times its own from
+    `--face-weights` (rows past the file's end weigh 1), scaled back to the same mean."""
+    if not args.face_weights:
+        return weights
+    per_row = np.load(args.face_weights)
+    per_face = np.ones(len(train), np.float32)
+    inside = train.rows < len(per_row)
+    per_face[inside] = per_row[train.rows[inside]]
+    weighted = weights * per_face
+    print(f"face weights {args.face_weights}: {np.sum(per_face != 1)} faces weigh other than 1",
+          flush=True)
+    return (weighted * weights.sum() / weighted.sum()).astype(np.float32)
 
 
 def build(args):
