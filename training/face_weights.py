@@ -9,8 +9,8 @@ A Training face the model gets wrong (as served for a photo) weighs `--wrong`,
 every other face 1. With FER+ votes, a mistake is up-weighted only where FER+'s
 most-voted emotion is FER-2013's label: where the annotators doubt the label,
 the model may be right. The file holds one weight per row of the FER-2013 file
-(rows of the test splits weigh 1; rows past its end do too); training scales the weights it uses to a
-mean of 1.
+(rows of the test splits weigh 1; rows past its end do too); training scales
+the weights it uses to a mean of 1.
 """
 import argparse
 import os
