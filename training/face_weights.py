@@ -22,10 +22,10 @@ from training.evaluate import predict_split
 from webapp.vision.preprocess import EMOTIONS
 
 
-def mistakes(probabilities, split):
-    """A mask of the faces whose most probable emotion is not their label and,
+def mistakes(predicted, split):
+    """A mask of the faces whose predicted emotion is not their label and,
     with FER+ votes, whose label FER+'s annotators voted for most."""
-    wrong = probabilities.argmax(axis=1) != split.labels
+    wrong = predicted != split.labels
     if split.votes is not None:
         wrong &= split.votes.argmax(axis=1) == split.labels
     return wrong
@@ -50,13 +50,13 @@ def main(argv=None):
 
     splits = data.load_splits(args.data, args.ferplus, limit=args.limit)
     training = splits["Training"]
-    probabilities = predict_split(args.model, training.images)
-    wrong = mistakes(probabilities, training)
+    predicted = predict_split(args.model, training.images).argmax(axis=1)
+    wrong = mistakes(predicted, training)
     total_rows = 1 + max(split.rows.max() for split in splits.values())
     weights = face_weights(training.rows, wrong, args.wrong, total_rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.save(args.out, weights)
-    right = (probabilities.argmax(axis=1) == training.labels).mean()
+    right = (predicted == training.labels).mean()
     print(f"{args.model} on {len(training)} Training faces: {right:.2%} right; "
           f"{wrong.sum()} up-weighted to {args.wrong:g}")
     for index, name in enumerate(EMOTIONS):
