@@ -190,6 +190,36 @@ def test_a_stream_one_view_at_a_time_takes_the_members_in_turn(tmp_path, single_
     assert np.allclose(np.mean(one_at_a_time, axis=0), both.predict(crop)[0], atol=1e-5)
 
 
+def test_a_member_out_of_the_rotation_answers_only_classifications_of_every_view(
+        tmp_path, single_network):
+    first = {"file": "emotion.tflite", "crop_normalisation": "none", "tta_zooms": [1.0, 1.05]}
+    second = {"file": "b.tflite", "crop_normalisation": "equalize", "tta_zooms": [1.0, 1.05]}
+    _, alone, other = pair_and_each_alone(tmp_path, first, second, single_network)
+    second["in_rotation"] = False
+    (tmp_path / "sitting_out").mkdir()
+    both = EmotionClassifier(members_model(tmp_path / "sitting_out", [first, second],
+                                           single_network))
+    crop = [np.random.default_rng(11).integers(0, 255, INPUT_SIZE, dtype=np.uint8)]
+    assert both.max_views == 8 and not np.allclose(alone.predict(crop), other.predict(crop),
+                                                   atol=1e-3)
+    # Every view (a photo, a video frame): both members.
+    every_view = 0.5 * alone.predict(crop) + 0.5 * other.predict(crop)
+    assert np.allclose(both.predict(crop), every_view, atol=1e-5)
+    assert np.allclose(both.predict(crop, views=8), every_view, atol=1e-5)
+    # Fewer views (a stream under load): the first member's views in turn, never the second's.
+    one_at_a_time = [both.predict(crop, views=1, first_views=[k])[0] for k in range(8)]
+    assert np.allclose(np.mean(one_at_a_time[:4], axis=0), alone.predict(crop)[0], atol=1e-5)
+    assert np.allclose(one_at_a_time[4:], one_at_a_time[:4], atol=1e-6)
+    assert np.allclose(both.predict(crop, views=4, first_views=[2]), alone.predict(crop),
+                       atol=1e-5)
+    # A card whose members all sit out would leave a stream under load nothing to run.
+    folder = tmp_path / "none"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="rotation"):
+        EmotionClassifier(members_model(folder, [{**first, "in_rotation": False}, second],
+                                        single_network))
+
+
 def test_grey_levels_counts_the_distinct_values_of_each_crop():
     rng = np.random.default_rng(9)
     flat = rng.integers(40, 56, INPUT_SIZE).astype(np.uint8)  # 16 values, all present

@@ -1060,6 +1060,17 @@ def test_a_member_is_added_to_a_model_put_together_before(tmp_path, single_netwo
     with pytest.raises(SystemExit):
         members.main([paths[2], "--base", str(tmp_path / "two" / "emotion.json"),
                       "--out-dir", str(tmp_path / "bad"), "--not-posterised", "4"])
+    # A member out of the rotation stays out when another is added after it.
+    members.main([paths[1], paths[0], "--out-dir", str(tmp_path / "wide"),
+                  "--not-in-rotation", "2"])
+    members.main([paths[2], "--base", str(tmp_path / "wide" / "emotion.json"),
+                  "--out-dir", str(tmp_path / "wide_added")])
+    wide_added = json.loads((tmp_path / "wide_added" / "emotion.json").read_text())
+    assert [m["in_rotation"] for m in wide_added["members"]] == [True, False, True]
+    assert all(m["in_rotation"] for m in added["members"])
+    with pytest.raises(SystemExit):
+        members.main([paths[2], "--base", str(tmp_path / "wide" / "emotion.json"),
+                      "--out-dir", str(tmp_path / "bad"), "--not-in-rotation", "1,3"])
     with pytest.raises(ValueError, match="names no members"):
         members.assemble([paths[2]], str(tmp_path / "bad"), base=paths[0].replace(".tflite", ".json"))
     (tmp_path / "c" / "emotion.json").write_text(json.dumps(dict(card, input_size=[64, 64])))

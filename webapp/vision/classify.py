@@ -41,16 +41,19 @@ def read_model_card(model_path):
 
 class Member:
     """One network of the model: its file, the light normalisation of its crops,
-    the zooms of its views (plain and mirrored at each), its weight, and whether
-    it votes on posterised crops (see preprocess.POSTERISED_GREY_LEVELS)."""
+    the zooms of its views (plain and mirrored at each), its weight, whether it
+    votes on posterised crops (see preprocess.POSTERISED_GREY_LEVELS), and whether
+    it takes turns when a classification takes fewer views than all (`in_rotation`:
+    a dearer network answers every-view classifications only)."""
 
     def __init__(self, model_path, light="none", tta_zooms=TTA_ZOOMS, weight=1.0,
-                 reads_posterised=True):
+                 reads_posterised=True, in_rotation=True):
         self.model_path = os.path.abspath(model_path)
         self.light = light
         self.tta_zooms = tuple(tta_zooms)
         self.weight = float(weight)
         self.reads_posterised = bool(reads_posterised)
+        self.in_rotation = bool(in_rotation)
         self.views = 2 * len(self.tta_zooms) if self.tta_zooms else 1
 
     def view_stack(self, crops, upto):
@@ -63,15 +66,20 @@ class Member:
 
 def members_of(card, model_path, tta_zooms=None):
     """The members a card describes (`members`: a list of {"file", "crop_normalisation",
-    "tta_zooms", "weight", "reads_posterised"}, files beside the card), or the card's own
-    file alone."""
+    "tta_zooms", "weight", "reads_posterised", "in_rotation"}, files beside the card), or
+    the card's own file alone."""
     folder = os.path.dirname(model_path)
     if card.get("members"):
-        return [Member(os.path.join(folder, member["file"]),
-                       member.get("crop_normalisation", "none"),
-                       member.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms,
-                       member.get("weight", 1.0), member.get("reads_posterised", True))
-                for member in card["members"]]
+        members = [Member(os.path.join(folder, member["file"]),
+                          member.get("crop_normalisation", "none"),
+                          member.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms,
+                          member.get("weight", 1.0), member.get("reads_posterised", True),
+                          member.get("in_rotation", True))
+                   for member in card["members"]]
+        if not any(member.in_rotation for member in members):
+            raise ValueError("the card's members are all out of the rotation: "
+                             "at least one must take turns")
+        return members
     zooms = card.get("tta_zooms", TTA_ZOOMS) if tta_zooms is None else tta_zooms
     return [Member(model_path, card.get("crop_normalisation", "none"), zooms)]
 
@@ -87,7 +95,8 @@ class EmotionClassifier:
     so that a stream classifying a face one view at a time draws on every member
     in as many classifications. A posterised crop (at most the card's
     `posterised_grey_levels` grey levels) goes round the cycle of the members
-    that read posterised crops only."""
+    that read posterised crops only. A classification that takes fewer views
+    than all goes round the cycle of the members in the rotation only."""
 
     def __init__(self, model_path=DEFAULT_MODEL, threads=1, tta_zooms=None, temperature=None):
         self.model_path = os.path.abspath(model_path)
@@ -109,10 +118,17 @@ class EmotionClassifier:
                       if v < member.views]
         readers = [(m, v) for m, v in self.cycle if self.members[m].reads_posterised]
         self.posterised_cycle = readers if 0 < len(readers) < len(self.cycle) else self.cycle
+        self.rotation = self._in_rotation(self.cycle)
+        self.posterised_rotation = self._in_rotation(self.posterised_cycle)
         self.posterised_grey_levels = int(card.get("posterised_grey_levels",
                                                    POSTERISED_GREY_LEVELS))
         self._local = per_os_thread()
         self._models()  # fail now, not on the first face, if a file is bad
+
+    def _in_rotation(self, cycle):
+        """The views of `cycle` whose members take turns (all of it if none do)."""
+        turns = [(m, v) for m, v in cycle if self.members[m].in_rotation]
+        return turns or cycle
 
     def _models(self):
         """This OS thread's interpreters, one per member."""
@@ -141,7 +157,7 @@ class EmotionClassifier:
         count = len(crops)
         first = np.zeros(count, int) if first_views is None else np.asarray(first_views, int)
         picks = [[] for _ in self.members]  # per member: (its view, crop index)
-        for n, cycle in enumerate(self.cycles_for(crops)):
+        for n, cycle in enumerate(self.cycles_for(crops, views)):
             for step in range(len(cycle) if views is None else min(views, len(cycle))):
                 m, v = cycle[(first[n] + step) % len(cycle)]
                 picks[m].append((v, n))
@@ -159,9 +175,14 @@ class EmotionClassifier:
                 weights[n] += share
         return with_temperature(total / weights[:, None], self.temperature).astype(np.float32)
 
-    def cycles_for(self, crops):
-        """Each crop's cycle of views: the posterised cycle for a posterised crop."""
+    def cycles_for(self, crops, views=None):
+        """Each crop's cycle of views: the posterised cycle for a posterised crop;
+        its rotation when `views` are fewer than the whole cycle."""
+        def cycle(whole, rotation):
+            return whole if views is None or views >= len(whole) else rotation
+        plain = cycle(self.cycle, self.rotation)
         if self.posterised_cycle is self.cycle:
-            return [self.cycle] * len(crops)
+            return [plain] * len(crops)
+        flat = cycle(self.posterised_cycle, self.posterised_rotation)
         posterised = grey_levels(crops) <= self.posterised_grey_levels
-        return [self.posterised_cycle if flat else self.cycle for flat in posterised]
+        return [flat if dark else plain for dark in posterised]
