@@ -132,6 +132,13 @@ class ServerProcess:
     def alive(self):
         return self.process.poll() is None
 
+    def job_files(self):
+        """Every folder and file under the jobs folder but the job store's SQLite
+        database, whose -wal and -shm files come and go as connections open and close."""
+        return {os.path.relpath(os.path.join(root, name), self.jobs_dir)
+                for root, folders, files in os.walk(self.jobs_dir) for name in folders + files
+                if not name.startswith("jobs.sqlite3")}
+
     def _signal_group(self, signum):
         try:
             os.killpg(self.process.pid, signum)

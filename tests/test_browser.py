@@ -287,10 +287,6 @@ def test_a_face_in_the_dark_is_drawn_grey_with_its_reason(dark_camera_browser, l
     page.close()
 
 
-def files_under(folder):
-    return {os.path.join(root, name) for root, _, names in os.walk(folder) for name in names}
-
-
 def open_offline(browser, path):
     """A downloaded file opened in a context with no network, which it does not
     ask for anything but itself: (its page, the context)."""
@@ -313,7 +309,7 @@ def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_
     from webapp.video import CSV_COLUMNS
     from webapp.vision.summary import summarize
 
-    before = files_under(live_server.jobs_dir)
+    before = live_server.job_files()
     errors = []
     page = open_live_page(browser, live_server, errors)
     page.wait_for_timeout(2500)
@@ -361,7 +357,7 @@ def test_a_live_session_downloads_as_a_videos_results_and_leaves_nothing_on_the_
     assert info.value.suggested_filename.endswith("-report.html")
     report = tmp_path / "live-report.html"
     report.write_bytes(open(info.value.path(), "rb").read())
-    assert files_under(live_server.jobs_dir) == before  # the server kept nothing of it
+    assert live_server.job_files() == before  # the server kept nothing of it
     assert errors == []
     page.close()
 

@@ -137,7 +137,7 @@ def test_a_job_worker_that_dies_is_started_again_and_the_job_retried(tmp_path):
 
 def test_client_disconnecting_in_the_middle_of_an_upload_leaves_nothing(live_server):
     host, port = "127.0.0.1", live_server.port
-    before = set(os.listdir(live_server.jobs_dir))
+    before = live_server.job_files()
     with socket.create_connection((host, port), timeout=10) as connection:
         connection.sendall(
             b"POST /api/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -147,7 +147,7 @@ def test_client_disconnecting_in_the_middle_of_an_upload_leaves_nothing(live_ser
             + b"\x00" * 20000)
     time.sleep(1)
     assert live_server.alive()
-    assert set(os.listdir(live_server.jobs_dir)) == before  # no half-made job
+    assert live_server.job_files() == before  # no half-made job
     assert urllib.request.urlopen(live_server.url + "/healthz", timeout=10).status == 200
 
 
