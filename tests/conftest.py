@@ -135,9 +135,11 @@ class ServerProcess:
     def job_files(self):
         """Every folder and file under the jobs folder but the job store's SQLite
         database, whose -wal and -shm files come and go as connections open and close."""
+        from webapp.jobs.store import DATABASE_FILE
+
         return {os.path.relpath(os.path.join(root, name), self.jobs_dir)
                 for root, folders, files in os.walk(self.jobs_dir) for name in folders + files
-                if not name.startswith("jobs.sqlite3")}
+                if not name.startswith(DATABASE_FILE)}
 
     def _signal_group(self, signum):
         try:

@@ -43,13 +43,15 @@ OUTPUTS = ("video", "csv", "json", "summary")
 FINISHED = ("done", "failed", "cancelled")
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PUBLIC_FIELDS = ("id", "status", "progress", "frames_done", "frames_total", "error")
+# The store's SQLite file in the jobs folder (WAL mode adds its -wal and -shm beside it).
+DATABASE_FILE = "jobs.sqlite3"
 
 
 class JobStore:
     def __init__(self, jobs_dir):
         self.jobs_dir = os.path.abspath(jobs_dir)
         os.makedirs(self.jobs_dir, exist_ok=True)
-        self.db_path = os.path.join(self.jobs_dir, "jobs.sqlite3")
+        self.db_path = os.path.join(self.jobs_dir, DATABASE_FILE)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
